@@ -1,0 +1,31 @@
+"""The interfaces between ogevm's stages, each method with its contract.
+
+Implementations: results providers in :mod:`ogevm.precompile.modes`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ogevm.models.store import ModelInfo
+from ogevm.records import InferenceRequest, InferenceResult
+
+
+class ResultsProvider(ABC):
+    """Where the precompile gets a model's description and a request's result.
+
+    The precompile is a pure function of (calldata, provider): INLINE runs the model,
+    CAPTURE records the request and answers with a simulation output, REPLAY looks up
+    a precomputed result.
+    """
+
+    @abstractmethod
+    def model(self, cid: str) -> ModelInfo:
+        """The catalogue entry of ``cid``. Raises :class:`~ogevm.errors.UnknownModel`."""
+
+    @abstractmethod
+    def resolve(self, request: InferenceRequest) -> InferenceResult:
+        """The result of a checked request; a failed inference is a result with an error.
+
+        Raises only :class:`~ogevm.errors.InferenceError` subclasses.
+        """

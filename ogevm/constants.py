@@ -1,0 +1,45 @@
+"""Addresses, gas schedule and limits of the inference precompile.
+
+Every number a client must agree on lives here, so another implementation can be
+checked against one file. ``docs/SPEC.md`` explains each of them.
+"""
+
+from eth_typing import Address
+
+#: The inference precompile, ABI-compatible with the public OGInference interface.
+INFERENCE_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf4")
+
+# --- gas schedule -------------------------------------------------------------
+#: Charged on every call before anything is decoded.
+GAS_INFERENCE_BASE = 5_000
+#: Charged per 32-byte word of calldata, before decoding (covers ABI decoding).
+GAS_INFERENCE_PER_WORD = 12
+#: Fixed part of a model's per-sample cost (session lookup, binding, encoding).
+GAS_MODEL_BASE = 2_000
+#: Estimated arithmetic operations of a model paid for by one unit of gas.
+MODEL_OPS_PER_GAS = 1_000
+#: Added per call for the verification the mode promises.
+GAS_MODE_SURCHARGE = {0: 0, 1: 50_000, 2: 3_000}  # VANILLA, ZKML, TEE
+#: Charged for the ``ModelInferenceEvent`` log, as LOG1 would: base + topic, and per byte.
+GAS_EVENT = 750
+GAS_EVENT_PER_BYTE = 8
+
+# --- limits ---------------------------------------------------------------------
+#: Largest ONNX model the store accepts, in bytes.
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+#: Most elements in one input or output tensor.
+MAX_TENSOR_ELEMENTS = 65_536
+#: Highest rank of a tensor.
+MAX_TENSOR_RANK = 8
+#: Most tensors in one request (numbers and strings together).
+MAX_INPUT_TENSORS = 64
+#: Largest |decimals| of an input Number, and of an output Number.
+MAX_ABS_DECIMALS = 400
+#: Length of a revert reason before it is cut.
+MAX_REASON_CHARS = 256
+
+#: Development chain settings, as anvil and the Hardhat node use them.
+DEV_CHAIN_ID = 31337
+DEV_BLOCK_GAS_LIMIT = 30_000_000
+DEV_INITIAL_BASE_FEE = 1_000_000_000
+DEV_ACCOUNT_BALANCE = 10_000 * 10**18

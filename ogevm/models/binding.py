@@ -1,0 +1,165 @@
+"""Binding a request's tensors to a model's inputs, and encoding what the model returns.
+
+Both directions are deterministic functions of the catalogue entry (``ModelInfo``), so
+every node gets the same revert for the same bad input without loading the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from ogevm.abi.types import JsonScalar, ModelInput, ModelOutput
+from ogevm.constants import MAX_INPUT_TENSORS
+from ogevm.errors import InvalidInput, InvalidOutput
+from ogevm.models.store import ModelInfo, TensorSpec
+from ogevm.tensors import (
+    NUMERIC_DTYPES,
+    STRING_DTYPE,
+    array_to_number_tensor,
+    array_to_string_tensor,
+    canonical_decimal,
+    number_tensor_to_array,
+    string_tensor_to_array,
+)
+
+Feeds = Mapping[str, np.ndarray]
+
+
+def bind_inputs(info: ModelInfo, model_input: ModelInput) -> dict[str, np.ndarray]:
+    """Arrays for ``session.run`` from a request's tensors, checked against ``info``.
+
+    Raises :class:`InvalidInput` for unknown, duplicate or missing tensor names, a
+    string tensor for a numeric input (or the reverse), an unsupported input type, a
+    shape the model does not accept, and every value error of the tensor codec.
+    """
+    tensors = [*model_input.numbers, *model_input.strings]
+    if len(tensors) > MAX_INPUT_TENSORS:
+        raise InvalidInput(f"{len(tensors)} input tensors; the limit is {MAX_INPUT_TENSORS}")
+    given: dict[str, Any] = {}
+    for tensor in tensors:
+        if tensor.name in given:
+            raise InvalidInput(f"tensor {tensor.name!r} is given twice")
+        if info.input(tensor.name) is None:
+            expected = ", ".join(repr(spec.name) for spec in info.inputs)
+            raise InvalidInput(f"model has no input {tensor.name!r} (inputs: {expected})")
+        given[tensor.name] = tensor
+    feeds = {}
+    for spec in info.inputs:
+        if spec.name not in given:
+            raise InvalidInput(f"missing input {spec.name!r} ({spec.type})")
+        feeds[spec.name] = _bind(spec, given[spec.name])
+    return feeds
+
+
+def samples(info: ModelInfo, model_input: ModelInput) -> int:
+    """How many samples a request asks for: its leading dimension when batchable, else 1."""
+    if not info.batchable:
+        return 1
+    first = info.inputs[0].name
+    for tensor in model_input.numbers:
+        if tensor.name == first:
+            return max(1, tensor.shape[0]) if tensor.shape else 1
+    for tensor in model_input.strings:
+        if tensor.name == first:
+            return max(1, len(tensor.values))
+    return 1
+
+
+def encode_outputs(info: ModelInfo, values: list[Any]) -> ModelOutput:
+    """Canonical ``ModelOutput`` of what ``session.run`` returned, in output order.
+
+    Numeric tensors become number tensors, string tensors string tensors, and maps or
+    sequences (e.g. ZipMap probabilities) canonical JSON in ``jsons``. Raises
+    :class:`InvalidOutput` for NaN, infinity and values that cannot be encoded.
+    """
+    numbers, strings, jsons = [], [], []
+    for spec, value in zip(info.outputs, values):
+        if spec.type == STRING_DTYPE:
+            strings.append(array_to_string_tensor(spec.name, value))
+        elif spec.type.startswith("tensor("):
+            numbers.append(array_to_number_tensor(spec.name, np.asarray(value)))
+        else:
+            jsons.append(JsonScalar(spec.name, canonical_json(spec.name, value, _float_type(spec.type))))
+    return ModelOutput(tuple(numbers), tuple(strings), tuple(jsons), False)
+
+
+def canonical_json(name: str, value: Any, float_type: type = np.float32) -> str:
+    """Compact JSON with sorted map keys and numbers in their shortest exact form."""
+    return json.dumps(_canonical(name, value, float_type), separators=(",", ":"), sort_keys=False)
+
+
+class _Raw(float):
+    """A float that ``json`` writes as its pre-computed canonical text."""
+
+    def __new__(cls, text: str):
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _canonical(name: str, value: Any, float_type: type) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _canonical(name, value[k], float_type) for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(name, item, float_type) for item in value]
+    if isinstance(value, np.ndarray):
+        return _canonical(name, value.tolist(), float_type)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise InvalidOutput(f"output {name!r} contains {'NaN' if math.isnan(value) else 'infinity'}")
+        return _Raw(canonical_decimal(float_type(value)))
+    return str(value)
+
+
+def _float_type(onnx_type: str) -> type:
+    return np.float64 if "tensor(double)" in onnx_type else np.float32
+
+
+def _bind(spec: TensorSpec, tensor) -> np.ndarray:
+    is_string_tensor = not hasattr(tensor, "shape")
+    if spec.type == STRING_DTYPE:
+        if not is_string_tensor:
+            raise InvalidInput(f"input {spec.name!r} takes strings but got a number tensor")
+        return string_tensor_to_array(tensor, _string_shape(spec, len(tensor.values)))
+    dtype = NUMERIC_DTYPES.get(spec.type)
+    if dtype is None:
+        raise InvalidInput(f"input {spec.name!r} has unsupported type {spec.type}")
+    if is_string_tensor:
+        raise InvalidInput(f"input {spec.name!r} takes {spec.type} but got a string tensor")
+    _check_dims(spec, tuple(tensor.shape))
+    return number_tensor_to_array(tensor, dtype)
+
+
+def _check_dims(spec: TensorSpec, shape: tuple[int, ...]) -> None:
+    expected = [d if isinstance(d, int) else "?" for d in spec.shape]
+    fits = len(shape) == len(spec.shape) and all(
+        not isinstance(d, int) or d == s for d, s in zip(spec.shape, shape)
+    )
+    if not fits:
+        raise InvalidInput(f"input {spec.name!r} has shape {list(shape)}; the model expects {expected}")
+
+
+def _string_shape(spec: TensorSpec, count: int) -> tuple[int, ...]:
+    """String tensors carry no shape: fill the model's one free dimension from the count."""
+    free = [i for i, d in enumerate(spec.shape) if not isinstance(d, int)]
+    fixed = math.prod(d for d in spec.shape if isinstance(d, int))
+    if len(free) > 1:
+        raise InvalidInput(f"input {spec.name!r} has several free dimensions; strings carry no shape")
+    if not free:
+        return tuple(spec.shape)
+    if fixed == 0 or count % fixed:
+        raise InvalidInput(f"input {spec.name!r}: {count} strings do not fill shape {list(spec.shape)}")
+    shape = list(spec.shape)
+    shape[free[0]] = count // fixed
+    return tuple(shape)

@@ -1,0 +1,168 @@
+"""Content-addressed store of ONNX models and the catalogue entry of each.
+
+A model is added as bytes; the store validates it (size, ONNX checker, a loadable
+onnxruntime session), computes its CID and gas cost, and keeps a :class:`ModelInfo`.
+The bytes are hashed again on every load, so a file changed on disk is never run.
+A validator only needs the catalogue (``ModelInfo`` by CID), never the bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import onnx
+import onnxruntime as ort
+
+from ogevm.constants import MAX_MODEL_BYTES
+from ogevm.errors import InvalidModel, ModelNotFound, ModelTooLarge
+from ogevm.models.cid import compute_cid, verify_cid
+from ogevm.models.cost import model_gas_per_sample
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: name, ONNX type (``tensor(float)``...) and shape.
+
+    A shape entry is an int, or a str / None for a symbolic dimension.
+    """
+
+    name: str
+    type: str
+    shape: tuple[int | str | None, ...]
+
+    @property
+    def batch_dimension(self) -> bool:
+        """True when the leading dimension is symbolic (requests can be stacked on it)."""
+        return bool(self.shape) and not isinstance(self.shape[0], int)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Catalogue entry of a model: what the precompile needs without the bytes."""
+
+    cid: str
+    size: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    gas_per_sample: int
+
+    @property
+    def batchable(self) -> bool:
+        """Requests can be stacked along a symbolic leading dimension of every tensor."""
+        return all(spec.batch_dimension for spec in self.inputs) and all(
+            spec.batch_dimension or not spec.type.startswith("tensor(") for spec in self.outputs
+        )
+
+    def input(self, name: str) -> TensorSpec | None:
+        """The input spec called ``name``, if any."""
+        return next((spec for spec in self.inputs if spec.name == name), None)
+
+
+def session_options() -> ort.SessionOptions:
+    """One intra-op and one inter-op thread: parallelism comes from the caller's pool."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return options
+
+
+def inspect_model(data: bytes, max_bytes: int = MAX_MODEL_BYTES) -> ModelInfo:
+    """Validate ONNX bytes and describe them.
+
+    Raises :class:`ModelTooLarge` over ``max_bytes`` and :class:`InvalidModel` when the
+    bytes are not ONNX, fail the checker, or onnxruntime cannot load them.
+    """
+    if len(data) > max_bytes:
+        raise ModelTooLarge(len(data), max_bytes)
+    try:
+        model = onnx.load_model_from_string(data)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # the ONNX parser and checker raise several unrelated types
+        raise InvalidModel(f"not a valid ONNX model: {_first_line(exc)}") from exc
+    if not model.graph.node:
+        raise InvalidModel("not a valid ONNX model: the graph has no nodes")
+    try:
+        session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own unexported exception types
+        raise InvalidModel(f"onnxruntime cannot load the model: {_first_line(exc)}") from exc
+    return ModelInfo(
+        cid=compute_cid(data),
+        size=len(data),
+        inputs=tuple(_spec(arg) for arg in session.get_inputs()),
+        outputs=tuple(_spec(arg) for arg in session.get_outputs()),
+        gas_per_sample=model_gas_per_sample(model),
+    )
+
+
+class ModelStore(Mapping[str, ModelInfo]):
+    """Models by CID; a mapping of CID to :class:`ModelInfo` (the catalogue).
+
+    With ``directory`` the bytes live in ``<cid>.onnx`` files there (and the store
+    loads the ones present); without, in memory. Safe to use from several threads.
+    """
+
+    def __init__(self, directory: Path | str | None = None, max_bytes: int = MAX_MODEL_BYTES):
+        self._directory = Path(directory) if directory is not None else None
+        self._max_bytes = max_bytes
+        self._infos: dict[str, ModelInfo] = {}
+        self._memory: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+        if self._directory is not None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            for path in sorted(self._directory.glob("*.onnx")):
+                self.add(path.read_bytes())
+
+    def add(self, data: bytes) -> ModelInfo:
+        """Validate and store ``data``; return its catalogue entry (idempotent)."""
+        data = bytes(data)
+        info = inspect_model(data, self._max_bytes)
+        with self._lock:
+            if info.cid not in self._infos:
+                if self._directory is None:
+                    self._memory[info.cid] = data
+                else:
+                    path = self._directory / f"{info.cid}.onnx"
+                    if not path.exists():
+                        tmp = path.with_suffix(".tmp")
+                        tmp.write_bytes(data)
+                        tmp.replace(path)
+                self._infos[info.cid] = info
+        return info
+
+    def add_file(self, path: Path | str) -> ModelInfo:
+        """Add the model in the file at ``path``."""
+        return self.add(Path(path).read_bytes())
+
+    def load(self, cid: str) -> bytes:
+        """The model's bytes, hash-checked. Raises :class:`ModelNotFound`, ModelIntegrityError."""
+        if cid not in self._infos:
+            raise ModelNotFound(cid)
+        if self._directory is None:
+            data = self._memory[cid]
+        else:
+            data = (self._directory / f"{cid}.onnx").read_bytes()
+        verify_cid(cid, data)
+        return data
+
+    def __getitem__(self, cid: str) -> ModelInfo:
+        return self._infos[cid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._infos))
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+
+def _spec(arg) -> TensorSpec:
+    return TensorSpec(arg.name, arg.type, tuple(arg.shape))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]

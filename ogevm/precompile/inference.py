@@ -1,0 +1,84 @@
+"""The inference precompile at ``0x…F4``.
+
+One call: charge the base gas, decode, look the model up, charge the model and mode
+gas (all known before the model runs), bind the inputs, ask the results provider,
+then encode the output, charge and emit ``ModelInferenceEvent``. Every failure is a
+revert whose data is ``Error(string)`` with a readable reason and whose gas stays
+charged; only py-evm's VM errors ever leave this function.
+"""
+
+from __future__ import annotations
+
+from eth.abc import ComputationAPI
+from eth.exceptions import VMError
+from eth_utils import keccak
+
+from ogevm.abi.codec import (
+    MODEL_INFERENCE_EVENT_TOPIC,
+    decode_run_model_inference,
+    encode_event_data,
+    encode_output,
+    encode_revert_reason,
+)
+from ogevm.constants import (
+    GAS_EVENT,
+    GAS_EVENT_PER_BYTE,
+    GAS_INFERENCE_BASE,
+    GAS_INFERENCE_PER_WORD,
+    GAS_MODE_SURCHARGE,
+    INFERENCE_PRECOMPILE_ADDRESS,
+    MAX_REASON_CHARS,
+)
+from ogevm.errors import InferenceError
+from ogevm.models.binding import bind_inputs, samples
+from ogevm.records import InferenceRequest
+
+
+_EVENT_TOPIC = int.from_bytes(MODEL_INFERENCE_EVENT_TOPIC, "big")
+
+
+class InferenceReverted(VMError):
+    """The precompile reverted: gas used so far stays charged, the reason is returned."""
+
+    burns_gas = False
+    erases_return_data = False
+
+
+def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
+    """Serve one call of the precompile (see the module docstring)."""
+    data = computation.msg.data_as_bytes
+    computation.consume_gas(
+        GAS_INFERENCE_BASE + GAS_INFERENCE_PER_WORD * ((len(data) + 31) // 32),
+        reason="inference: base",
+    )
+    request_id = computation.transaction_context.next_inference_id()
+    provider = computation.state.inference_provider
+    try:
+        call = decode_run_model_inference(data)
+        info = provider.model(call.model_cid)
+        count = samples(info, call.input)
+        computation.consume_gas(
+            info.gas_per_sample * count + GAS_MODE_SURCHARGE[call.mode], reason="inference: model"
+        )
+        request = InferenceRequest(request_id, keccak(data), call, count, bind_inputs(info, call.input))
+        result = provider.resolve(request)
+        if result.error is not None:
+            raise InferenceError(result.error)
+        output = encode_output(result.output)
+        event = encode_event_data(str(request_id), call, result.output)
+        computation.consume_gas(GAS_EVENT + GAS_EVENT_PER_BYTE * len(event), reason="inference: event")
+    except InferenceError as exc:
+        _revert(computation, exc.reason)
+    except VMError:
+        raise
+    except Exception as exc:  # a bug must not crash block building or import
+        _revert(computation, f"internal error: {type(exc).__name__}")
+    computation.output = output
+    computation.add_log_entry(INFERENCE_PRECOMPILE_ADDRESS, (_EVENT_TOPIC,), event)
+    return computation
+
+
+def _revert(computation: ComputationAPI, reason: str) -> None:
+    reason = reason[:MAX_REASON_CHARS]
+    computation.output = encode_revert_reason(reason)
+    raise InferenceReverted(reason)

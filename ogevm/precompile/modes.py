@@ -1,0 +1,105 @@
+"""The three execution modes of the precompile, as results providers.
+
+* INLINE runs the model now: ``eth_call``, local tests, the naive baseline.
+* CAPTURE (simulation) records each request it has no result for and answers with an
+  empty output flagged ``is_simulation_result``; results it already knows (earlier
+  rounds) are answered as they will be in the block, so dependent calls show up.
+* REPLAY answers from precomputed results only. A missing result, or one computed for
+  other calldata, is a *divergence*: the call reverts and the divergence is recorded
+  for the builder (roll the transaction back) or the validator (reject the block).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping
+
+from ogevm.abc import ResultsProvider
+from ogevm.abi.types import SIMULATION_OUTPUT
+from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
+from ogevm.models.runtime import ModelRuntime
+from ogevm.models.store import ModelInfo, ModelStore
+from ogevm.records import InferenceRequest, InferenceResult, RequestId
+
+Catalogue = Mapping[str, ModelInfo]
+
+
+class CatalogueProvider(ResultsProvider):
+    """Answers ``model`` from a catalogue of ``ModelInfo`` by CID."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    def model(self, cid: str) -> ModelInfo:
+        info = self.catalogue.get(cid)
+        if info is None:
+            raise UnknownModel(cid)
+        return info
+
+
+class InlineProvider(CatalogueProvider):
+    """INLINE: run the model inside the call."""
+
+    def __init__(self, store: ModelStore, runtime: ModelRuntime | None = None) -> None:
+        super().__init__(store)
+        self.runtime = runtime or ModelRuntime(store)
+
+    def resolve(self, request: InferenceRequest) -> InferenceResult:
+        try:
+            output = self.runtime.run(self.model(request.model_cid), request.feeds)
+        except InferenceError as exc:
+            return InferenceResult(request.id, request.digest, error=exc.reason)
+        return InferenceResult(request.id, request.digest, output=output)
+
+
+class CaptureProvider(CatalogueProvider):
+    """CAPTURE: record requests; answer known ones, simulate the rest.
+
+    ``requests[tx_hash]`` lists every request a transaction made, in order;
+    :meth:`missing` those that had no matching known result.
+    """
+
+    def __init__(self, catalogue: Catalogue, known: Mapping[RequestId, InferenceResult] = {}) -> None:
+        super().__init__(catalogue)
+        self.known = known
+        self.requests: dict[bytes, list[InferenceRequest]] = defaultdict(list)
+
+    def resolve(self, request: InferenceRequest) -> InferenceResult:
+        self.requests[request.id.tx_hash].append(request)
+        result = self.known.get(request.id)
+        if result is not None and result.digest == request.digest:
+            return result
+        return InferenceResult(request.id, request.digest, output=SIMULATION_OUTPUT)
+
+    def missing(self, tx_hash: bytes) -> list[InferenceRequest]:
+        """Requests of ``tx_hash`` that no known result answers."""
+        return [
+            r for r in self.requests.get(tx_hash, ())
+            if (known := self.known.get(r.id)) is None or known.digest != r.digest
+        ]
+
+
+class ReplayProvider(CatalogueProvider):
+    """REPLAY: answer from precomputed results; record divergences.
+
+    ``used[tx_hash]`` lists the results a transaction consumed, in order;
+    ``divergences[tx_hash]`` the reason its replay diverged, if it did.
+    """
+
+    def __init__(self, catalogue: Catalogue, results: Mapping[RequestId, InferenceResult]) -> None:
+        super().__init__(catalogue)
+        self.results = results
+        self.used: dict[bytes, list[InferenceResult]] = defaultdict(list)
+        self.divergences: dict[bytes, str] = {}
+
+    def resolve(self, request: InferenceRequest) -> InferenceResult:
+        result = self.results.get(request.id)
+        if result is None:
+            reason = f"divergence: no precomputed result for request {request.id}"
+        elif result.digest != request.digest:
+            reason = f"divergence: the result for request {request.id} was computed for other calldata"
+        else:
+            self.used[request.id.tx_hash].append(result)
+            return result
+        self.divergences.setdefault(request.id.tx_hash, reason)
+        raise ResultUnavailable(reason)

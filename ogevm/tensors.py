@@ -1,0 +1,213 @@
+"""Exact conversion between ``Number(value, decimals)`` tensors and numpy arrays.
+
+Inputs: each Number is the exact decimal ``value * 10**-decimals``; it is rounded once,
+to nearest-even, into the model's dtype (float32 included: no double rounding through
+float64), and integer or bool inputs must hold integral / 0-1 values exactly.
+
+Outputs: each element becomes the *shortest* decimal that reads back as the same value
+in the dtype the model produced (float32 values use float32's shortest form), written as
+``(value, max(0, -exponent))`` so integers keep ``decimals = 0``.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from ogevm.abi.types import Number, NumberTensor, StringTensor
+from ogevm.constants import MAX_ABS_DECIMALS, MAX_TENSOR_ELEMENTS, MAX_TENSOR_RANK
+from ogevm.errors import InvalidInput, InvalidOutput
+
+INT128_MIN = -(2**127)
+INT128_MAX = 2**127 - 1
+
+#: Numeric dtypes an input may have, by the ONNX type name onnxruntime reports.
+NUMERIC_DTYPES: dict[str, np.dtype] = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(double)": np.dtype(np.float64),
+    "tensor(float16)": np.dtype(np.float16),
+    "tensor(int8)": np.dtype(np.int8),
+    "tensor(int16)": np.dtype(np.int16),
+    "tensor(int32)": np.dtype(np.int32),
+    "tensor(int64)": np.dtype(np.int64),
+    "tensor(uint8)": np.dtype(np.uint8),
+    "tensor(uint16)": np.dtype(np.uint16),
+    "tensor(uint32)": np.dtype(np.uint32),
+    "tensor(uint64)": np.dtype(np.uint64),
+    "tensor(bool)": np.dtype(np.bool_),
+}
+STRING_DTYPE = "tensor(string)"
+
+
+def check_shape(name: str, shape: tuple[int, ...], count: int) -> None:
+    """Raise :class:`InvalidInput` unless ``shape`` is a valid shape for ``count`` values."""
+    if len(shape) > MAX_TENSOR_RANK:
+        raise InvalidInput(f"tensor {name!r} has rank {len(shape)}; the limit is {MAX_TENSOR_RANK}")
+    if count > MAX_TENSOR_ELEMENTS:
+        raise InvalidInput(
+            f"tensor {name!r} has {count} elements; the limit is {MAX_TENSOR_ELEMENTS}"
+        )
+    if math.prod(shape) != count:
+        raise InvalidInput(
+            f"tensor {name!r} has {count} values but shape {list(shape)} needs {math.prod(shape)}"
+        )
+
+
+def number_tensor_to_array(tensor: NumberTensor, dtype: np.dtype) -> np.ndarray:
+    """Exact conversion of a Number tensor into an array of ``dtype``.
+
+    Raises :class:`InvalidInput` for bad shapes, out-of-range decimals, values that do
+    not fit the dtype, and non-integral values for integer or bool inputs.
+    """
+    shape = tuple(tensor.shape)
+    check_shape(tensor.name, shape, len(tensor.values))
+    convert = _float_converter(dtype) if dtype.kind == "f" else _integer_converter(dtype)
+    flat = [convert(tensor.name, number) for number in tensor.values]
+    return np.array(flat, dtype=dtype).reshape(shape)
+
+
+def string_tensor_to_array(tensor: StringTensor, shape: tuple[int, ...]) -> np.ndarray:
+    """A string tensor as an object array, reshaped for a model input of ``shape``."""
+    check_shape(tensor.name, shape, len(tensor.values))
+    return np.array(tensor.values, dtype=object).reshape(shape)
+
+
+def array_to_number_tensor(name: str, array: np.ndarray) -> NumberTensor:
+    """Canonical encoding of a numeric output array.
+
+    Raises :class:`InvalidOutput` for NaN, infinity, too many elements or values out of
+    the int128 range.
+    """
+    array = np.asarray(array)
+    if array.size > MAX_TENSOR_ELEMENTS:
+        raise InvalidOutput(
+            f"output {name!r} has {array.size} elements; the limit is {MAX_TENSOR_ELEMENTS}"
+        )
+    flat = array.reshape(-1)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(flat)):
+            bad = "NaN" if np.any(np.isnan(flat)) else "infinity"
+            raise InvalidOutput(f"output {name!r} contains {bad}")
+        values = tuple(_float_to_number(name, x) for x in flat)
+    elif array.dtype.kind in "iub":
+        values = tuple(Number(int(x), 0) for x in flat)
+        for number in values:
+            _check_int128(name, number.value)
+    else:
+        raise InvalidOutput(f"output {name!r} has unsupported dtype {array.dtype}")
+    return NumberTensor(name, values, tuple(int(d) for d in array.shape))
+
+
+def array_to_string_tensor(name: str, array: np.ndarray) -> StringTensor:
+    """A string output array, flattened row-major."""
+    flat = np.asarray(array, dtype=object).reshape(-1)
+    if flat.size > MAX_TENSOR_ELEMENTS:
+        raise InvalidOutput(
+            f"output {name!r} has {flat.size} elements; the limit is {MAX_TENSOR_ELEMENTS}"
+        )
+    return StringTensor(name, tuple(str(x) for x in flat))
+
+
+def canonical_decimal(x: np.floating | float) -> str:
+    """Shortest decimal text that reads back as ``x`` in its own float type."""
+    return np.format_float_positional(x, unique=True, trim="-")
+
+
+def number_to_decimal(number: Number) -> Decimal:
+    """The exact decimal value of a Number."""
+    return Decimal(number.value).scaleb(-number.decimals)
+
+
+def array_to_numbers(array: np.ndarray) -> tuple[Number, ...]:
+    """Numbers for an input array, as the public SDK builds them (exact for floats)."""
+    return array_to_number_tensor("input", array).values
+
+
+# --- inputs --------------------------------------------------------------------------
+def _exact(name: str, number: Number) -> Fraction:
+    value, decimals = number
+    if not -MAX_ABS_DECIMALS <= decimals <= MAX_ABS_DECIMALS:
+        raise InvalidInput(
+            f"tensor {name!r}: decimals {decimals} outside [-{MAX_ABS_DECIMALS}, {MAX_ABS_DECIMALS}]"
+        )
+    return Fraction(value) * Fraction(10) ** -decimals
+
+
+def _float_converter(dtype: np.dtype):
+    info = np.finfo(dtype)
+    limit = Fraction(float(info.max))
+    scalar = dtype.type
+
+    def convert(name: str, number: Number) -> float:
+        value, decimals = number
+        if decimals == 0 or value == 0:
+            exact = Fraction(value)
+        else:
+            exact = _exact(name, number)
+        if abs(exact) > limit:
+            raise InvalidInput(f"tensor {name!r}: {number_to_decimal(number)} is out of range for {dtype}")
+        return _round_to(exact, scalar)
+
+    return convert
+
+
+def _round_to(exact: Fraction, scalar: type) -> float:
+    """Round ``exact`` to nearest-even in ``scalar`` (float16/32/64) without double rounding."""
+    wide = float(exact)  # correctly rounded to float64
+    if scalar is np.float64:
+        return wide
+    narrow = scalar(wide)
+    if Fraction(wide) == exact or float(narrow) == wide:
+        return narrow
+    # float64 rounding may have landed exactly on a midpoint of the narrow type:
+    # pick the narrow neighbour truly nearest to the exact value.
+    toward = np.nextafter(narrow, scalar(math.copysign(math.inf, wide - float(narrow))))
+    if Fraction(float(narrow)) + Fraction(float(toward)) != 2 * Fraction(wide):
+        return narrow
+    d_narrow = abs(Fraction(float(narrow)) - exact)
+    d_toward = abs(Fraction(float(toward)) - exact)
+    return narrow if d_narrow <= d_toward else toward
+
+
+def _integer_converter(dtype: np.dtype):
+    if dtype.kind == "b":
+        low, high = 0, 1
+    else:
+        info = np.iinfo(dtype)
+        low, high = int(info.min), int(info.max)
+
+    def convert(name: str, number: Number) -> int:
+        value, decimals = number
+        if decimals == 0:
+            integral = value
+        else:
+            exact = _exact(name, number)
+            if exact.denominator != 1:
+                raise InvalidInput(
+                    f"tensor {name!r}: {number_to_decimal(number)} is not an integer ({dtype} input)"
+                )
+            integral = int(exact)
+        if not low <= integral <= high:
+            raise InvalidInput(f"tensor {name!r}: {integral} is out of range for {dtype}")
+        return integral
+
+    return convert
+
+
+# --- outputs -------------------------------------------------------------------------
+def _float_to_number(name: str, x: np.floating) -> Number:
+    digits = canonical_decimal(x)
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("-")
+    whole, _, fraction = digits.partition(".")
+    value = sign * int(whole + fraction)
+    _check_int128(name, value)
+    return Number(value, len(fraction))
+
+
+def _check_int128(name: str, value: int) -> None:
+    if not INT128_MIN <= value <= INT128_MAX:
+        raise InvalidOutput(f"output {name!r}: {value} does not fit in int128")

@@ -1,0 +1,73 @@
+"""Inference forks of py-evm: Cancun and Prague with the precompile at ``0x…F4``.
+
+:func:`with_inference` derives a fork from any py-evm VM by adding to its inherited
+precompile table (as each py-evm fork does) and by giving each transaction a context
+that knows the transaction hash and counts inference calls. The results provider is
+a class attribute of the state, set with ``configure``: :meth:`with_provider`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Type
+
+from eth.abc import SignedTransactionAPI, TransactionContextAPI
+from eth.vm.base import VM
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.prague import PragueVM
+
+from ogevm.abc import ResultsProvider
+from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.precompile.inference import inference_precompile
+from ogevm.records import ZERO_HASH, RequestId
+
+
+def with_inference(base: Type[VM]) -> Type[VM]:
+    """A subclass of ``base`` whose computations serve the inference precompile."""
+    base_state = base._state_class
+    base_computation = base_state.computation_class
+    base_context = base_state.transaction_context_class
+
+    class Computation(base_computation):
+        _precompiles = {
+            **base_computation.get_precompiles(),
+            INFERENCE_PRECOMPILE_ADDRESS: inference_precompile,
+        }
+
+    class TransactionContext(base_context):
+        """Adds the transaction hash and the count of inference calls so far."""
+
+        inference_tx_hash: bytes = ZERO_HASH
+
+        def next_inference_id(self) -> RequestId:
+            calls = self.__dict__.setdefault("_inference_calls", itertools.count())
+            return RequestId(self.inference_tx_hash, next(calls))
+
+    class State(base_state):
+        computation_class = Computation
+        transaction_context_class = TransactionContext
+        inference_provider: ResultsProvider | None = None
+
+        def get_transaction_context(self, transaction: SignedTransactionAPI) -> TransactionContextAPI:
+            context = super().get_transaction_context(transaction)
+            context.inference_tx_hash = getattr(transaction, "hash", ZERO_HASH)
+            return context
+
+    class InferenceVM(base):
+        fork = f"{base.fork}+inference"
+        _state_class = State
+
+        @classmethod
+        def with_provider(cls, provider: ResultsProvider) -> Type[VM]:
+            """This VM with ``provider`` answering the precompile."""
+            return cls.configure(_state_class=cls._state_class.configure(inference_provider=provider))
+
+    prefix = base.__name__.removesuffix("VM")
+    for cls, suffix in ((Computation, "Computation"), (TransactionContext, "TransactionContext"),
+                        (State, "State"), (InferenceVM, "VM")):
+        cls.__name__ = cls.__qualname__ = f"Inference{prefix}{suffix}"
+    return InferenceVM
+
+
+InferenceCancunVM = with_inference(CancunVM)
+InferencePragueVM = with_inference(PragueVM)
