@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ogevm.abi.types import Number, NumberTensor, StringTensor
+from ogevm.abi.types import ModelInput, Number, NumberTensor, StringTensor
 from ogevm.constants import MAX_ABS_DECIMALS, MAX_TENSOR_ELEMENTS, MAX_TENSOR_RANK
 from ogevm.errors import InvalidInput, InvalidOutput
 
@@ -46,14 +46,26 @@ def check_shape(name: str, shape: tuple[int, ...], count: int) -> None:
     """Raise :class:`InvalidInput` unless ``shape`` is a valid shape for ``count`` values."""
     if len(shape) > MAX_TENSOR_RANK:
         raise InvalidInput(f"tensor {name!r} has rank {len(shape)}; the limit is {MAX_TENSOR_RANK}")
-    if count > MAX_TENSOR_ELEMENTS:
+    elements = max(count, math.prod(shape))
+    if elements > MAX_TENSOR_ELEMENTS:
         raise InvalidInput(
-            f"tensor {name!r} has {count} elements; the limit is {MAX_TENSOR_ELEMENTS}"
+            f"tensor {name!r} has {elements} elements; the limit is {MAX_TENSOR_ELEMENTS}"
         )
     if math.prod(shape) != count:
         raise InvalidInput(
             f"tensor {name!r} has {count} values but shape {list(shape)} needs {math.prod(shape)}"
         )
+
+
+def check_structure(model_input: ModelInput) -> None:
+    """Model-independent checks of a decoded input: ranks, element counts, shapes.
+
+    Run before any gas that depends on the shape is charged. Raises :class:`InvalidInput`.
+    """
+    for tensor in model_input.numbers:
+        check_shape(tensor.name, tuple(tensor.shape), len(tensor.values))
+    for tensor in model_input.strings:
+        check_shape(tensor.name, (len(tensor.values),), len(tensor.values))
 
 
 def number_tensor_to_array(tensor: NumberTensor, dtype: np.dtype) -> np.ndarray:

@@ -32,6 +32,7 @@ from ogevm.constants import (
 from ogevm.errors import InferenceError
 from ogevm.models.binding import bind_inputs, samples
 from ogevm.records import InferenceRequest
+from ogevm.tensors import check_structure
 
 
 _EVENT_TOPIC = int.from_bytes(MODEL_INFERENCE_EVENT_TOPIC, "big")
@@ -55,6 +56,7 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
     provider = computation.state.inference_provider
     try:
         call = decode_run_model_inference(data)
+        check_structure(call.input)
         info = provider.model(call.model_cid)
         count = samples(info, call.input)
         computation.consume_gas(

@@ -1,0 +1,60 @@
+"""The ``ogevm`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from ogevm.errors import OgevmError
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/ogevm`` (``~/.local/share/ogevm``), per user."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "ogevm"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ogevm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run SolidML example contracts on an in-process chain")
+    models = commands.add_parser("models", help="manage the models of a data directory")
+    models.add_argument("--data-dir", type=Path, default=default_data_dir())
+    model_commands = models.add_subparsers(dest="action", required=True)
+    add = model_commands.add_parser("add", help="validate and store an ONNX model")
+    add.add_argument("file", type=Path)
+    model_commands.add_parser("list", help="list stored models")
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        if args.command == "demo":
+            from ogevm.demo import run_demo
+
+            run_demo(console)
+        elif args.command == "models":
+            _models(args, console)
+    except (OgevmError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 1
+    return 0
+
+
+def _models(args: argparse.Namespace, console: Console) -> None:
+    from ogevm.models.store import ModelStore
+
+    store = ModelStore(args.data_dir / "models")
+    if args.action == "add":
+        info = store.add_file(args.file)
+        console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}")
+    else:
+        for info in store.values():
+            inputs = ", ".join(f"{s.name}:{s.type}{list(s.shape)}" for s in info.inputs)
+            console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}  inputs {inputs}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
