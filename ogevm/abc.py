@@ -29,3 +29,19 @@ class ResultsProvider(ABC):
 
         Raises only :class:`~ogevm.errors.InferenceError` subclasses.
         """
+
+
+class ExecutorBackend(ABC):
+    """Where the inference executor runs its jobs (a thread pool here; Ray can implement it)."""
+
+    @abstractmethod
+    def map(self, fn, items: list) -> list:
+        """``[fn(item) for item in items]`` computed in parallel, in order.
+
+        ``fn`` never raises for a bad request (it returns an error result); anything it
+        raises is a bug and propagates.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the workers."""

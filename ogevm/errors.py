@@ -95,3 +95,19 @@ class TransactionFailed(ChainError):
         super().__init__(f"execution reverted: {reason}" if reason else "execution reverted")
         self.reason = reason
         self.data = data
+
+
+class TransactionRejected(InvalidTransaction):
+    """The pool refuses a transaction at admission; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidBlock(OgevmError):
+    """A block (with its inference bundle) that a validator must reject; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

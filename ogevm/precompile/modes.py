@@ -82,14 +82,14 @@ class CaptureProvider(CatalogueProvider):
 class ReplayProvider(CatalogueProvider):
     """REPLAY: answer from precomputed results; record divergences.
 
-    ``used[tx_hash]`` lists the results a transaction consumed, in order;
+    ``used[tx_hash]`` lists the requests a transaction had answered, in order;
     ``divergences[tx_hash]`` the reason its replay diverged, if it did.
     """
 
     def __init__(self, catalogue: Catalogue, results: Mapping[RequestId, InferenceResult]) -> None:
         super().__init__(catalogue)
         self.results = results
-        self.used: dict[bytes, list[InferenceResult]] = defaultdict(list)
+        self.used: dict[bytes, list[InferenceRequest]] = defaultdict(list)
         self.divergences: dict[bytes, str] = {}
 
     def resolve(self, request: InferenceRequest) -> InferenceResult:
@@ -99,7 +99,7 @@ class ReplayProvider(CatalogueProvider):
         elif result.digest != request.digest:
             reason = f"divergence: the result for request {request.id} was computed for other calldata"
         else:
-            self.used[request.id.tx_hash].append(result)
+            self.used[request.id.tx_hash].append(request)
             return result
         self.divergences.setdefault(request.id.tx_hash, reason)
         raise ResultUnavailable(reason)

@@ -30,6 +30,7 @@ from ogevm.constants import (
 )
 from ogevm.errors import InvalidTransaction, TransactionFailed
 from ogevm.models.runtime import ModelRuntime
+from ogevm.pipe.bundle import EMPTY_BUNDLE_ROOT
 from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.precompile.modes import InlineProvider
 from ogevm.vm.accounts import DEV_ACCOUNTS, DevAccount
@@ -149,8 +150,11 @@ class DevChain:
         return unsigned.as_signed_transaction(account.private_key, chain_id=self.chain.chain_id)
 
     def mine(self, transactions: Sequence[SignedTransactionAPI] = (), vm_class: Type[VM] | None = None,
-             extra_data: bytes = b"") -> tuple[BlockAPI, list[TxResult]]:
+             extra_data: bytes = EMPTY_BUNDLE_ROOT) -> tuple[BlockAPI, list[TxResult]]:
         """Mine one block with ``transactions`` in order (INLINE unless ``vm_class`` says).
+
+        ``extra_data`` defaults to the root of an empty inference bundle: INLINE blocks
+        carry no records, so only those without inference validate on a PIPE validator.
 
         Raises :class:`InvalidTransaction` (nothing mined) if one cannot be included.
         """

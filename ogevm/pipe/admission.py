@@ -1,0 +1,73 @@
+"""Admission rules of the transaction pool: the checks made before a tx is accepted.
+
+Pluggable (as reth's pool validator): :class:`AdmissionRules` is the default. Each
+failed check raises :class:`~ogevm.errors.TransactionRejected` with the reason a
+client sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth.abc import SignedTransactionAPI, StateAPI
+
+from ogevm.errors import TransactionRejected
+
+#: Largest encoded transaction accepted (geth and reth use 128 KiB).
+MAX_TX_BYTES = 128 * 1024
+#: EIP-7623: calldata floor of 10 gas per token (a zero byte is 1 token, others 4).
+FLOOR_GAS_PER_TOKEN = 10
+TX_BASE_GAS = 21_000
+
+
+def floor_gas(transaction: SignedTransactionAPI) -> int:
+    """EIP-7623 floor gas of ``transaction`` (py-evm does not check it at admission)."""
+    data = transaction.data
+    zeros = data.count(0)
+    tokens = zeros + 4 * (len(data) - zeros)
+    return TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * tokens
+
+
+@dataclass(frozen=True)
+class AdmissionRules:
+    """The default admission checks, against the head state and the next base fee."""
+
+    chain_id: int
+    block_gas_limit: int
+    min_priority_fee: int = 0
+
+    def check(self, transaction: SignedTransactionAPI, state: StateAPI, base_fee: int) -> None:
+        """Raise :class:`TransactionRejected` unless ``transaction`` may enter the pool."""
+        if len(transaction.encode()) > MAX_TX_BYTES:
+            raise TransactionRejected(f"oversized transaction: over {MAX_TX_BYTES} bytes")
+        try:
+            transaction.check_signature_validity()
+            sender = transaction.sender
+        except Exception as exc:  # eth-keys raises several types for bad signatures
+            raise TransactionRejected(f"invalid signature: {exc}") from exc
+        chain_id = getattr(transaction, "chain_id", None)
+        if chain_id is not None and chain_id != self.chain_id:
+            raise TransactionRejected(f"wrong chain id {chain_id}; this chain is {self.chain_id}")
+        if transaction.gas > self.block_gas_limit:
+            raise TransactionRejected(
+                f"gas limit {transaction.gas} exceeds the block gas limit {self.block_gas_limit}")
+        if transaction.gas < transaction.intrinsic_gas:
+            raise TransactionRejected(
+                f"intrinsic gas too low: {transaction.gas} < {transaction.intrinsic_gas}")
+        if transaction.gas < floor_gas(transaction):
+            raise TransactionRejected(
+                f"gas {transaction.gas} below the EIP-7623 calldata floor {floor_gas(transaction)}")
+        if transaction.max_fee_per_gas < base_fee:
+            raise TransactionRejected(
+                f"fee below the minimum: max fee {transaction.max_fee_per_gas} < base fee {base_fee}")
+        if transaction.max_priority_fee_per_gas < self.min_priority_fee:
+            raise TransactionRejected(
+                f"fee below the minimum: priority fee {transaction.max_priority_fee_per_gas} "
+                f"< {self.min_priority_fee}")
+        nonce = state.get_nonce(sender)
+        if transaction.nonce < nonce:
+            raise TransactionRejected(f"nonce too low: {transaction.nonce} < {nonce}")
+        cost = transaction.gas * transaction.max_fee_per_gas + transaction.value
+        balance = state.get_balance(sender)
+        if balance < cost:
+            raise TransactionRejected(f"insufficient funds for gas * price + value: {balance} < {cost}")

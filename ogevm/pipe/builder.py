@@ -1,0 +1,76 @@
+"""The block builder: replays ready transactions with their precomputed results.
+
+No model runs here. Each transaction is replayed in REPLAY mode under a snapshot; one
+that asks for a result it does not have (a *divergence*: earlier transactions in the
+block changed what it computes) is rolled back and handed back for re-simulation,
+together with the later transactions of its sender, which depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence, Type
+
+from eth.abc import BlockAPI, ChainAPI
+from eth.vm.base import VM
+
+from ogevm.errors import InvalidTransaction
+from ogevm.models.store import ModelInfo
+from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.mempool import PoolEntry
+from ogevm.pipe.ordering import best_transactions
+from ogevm.precompile.modes import ReplayProvider
+from ogevm.vm.blocks import PendingBlock
+
+
+@dataclass
+class BuiltBlock:
+    """A sealed block, its inference bundle, and what happened to each candidate."""
+
+    block: BlockAPI
+    records: list[InferenceRecord]
+    included: list[PoolEntry] = field(default_factory=list)
+    deferred: dict[bytes, str] = field(default_factory=dict)
+    invalid: dict[bytes, str] = field(default_factory=dict)
+
+
+class BlockBuilder:
+    """Builds blocks on ``chain`` with the inference fork ``vm_class``."""
+
+    def __init__(self, chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo]) -> None:
+        self.chain = chain
+        self.vm_class = vm_class
+        self.catalogue = catalogue
+
+    def build(self, candidates: Sequence[PoolEntry], timestamp: int | None = None) -> BuiltBlock:
+        """Replay ``candidates`` (ready entries) into a new canonical block.
+
+        Returns the block and its records; entries that diverged are in ``deferred``,
+        entries that cannot be included at all in ``invalid``, with reasons. Entries of a
+        sender after a deferred, invalid or non-fitting one wait for a later block.
+        """
+        results = {rid: record.result for entry in candidates for rid, record in entry.records.items()}
+        provider = ReplayProvider(self.catalogue, results)
+        pending = PendingBlock(self.chain, self.vm_class.with_provider(provider), timestamp=timestamp)
+        base_fee = pending.header.base_fee_per_gas
+        included, records, deferred, invalid, blocked = [], [], {}, {}, set()
+        for entry in best_transactions(candidates, base_fee):
+            if entry.sender in blocked:
+                continue
+            if entry.tx.gas > pending.gas_remaining:
+                blocked.add(entry.sender)
+                continue
+            try:
+                kept = pending.apply(entry.tx, keep=lambda _: entry.hash not in provider.divergences)
+            except InvalidTransaction as exc:
+                invalid[entry.hash] = str(exc)
+                blocked.add(entry.sender)
+                continue
+            if kept is None:
+                deferred[entry.hash] = provider.divergences[entry.hash]
+                blocked.add(entry.sender)
+                continue
+            included.append(entry)
+            records.extend(entry.records[request.id] for request in provider.used.get(entry.hash, ()))
+        block = pending.seal(extra_data=bundle_root(records))
+        return BuiltBlock(block, records, included, deferred, invalid)

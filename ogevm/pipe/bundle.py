@@ -1,0 +1,63 @@
+"""A block's inference bundle: its ordered records and the trie root in ``extra_data``.
+
+Record ``i`` is stored in a hexary trie under ``rlp(i)`` (as transactions are), as
+``rlp([tx_hash, index, digest, mode, model_cid, output, error, node, signature])``
+where ``output`` is the ABI-encoded ``ModelOutput`` (empty for an error) and ``error``
+the reason (empty for an output). The 32-byte root is the header's ``extra_data``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import rlp
+from trie import HexaryTrie
+
+from ogevm.abi.codec import decode_output, encode_output
+from ogevm.abi.types import InferenceMode
+from ogevm.records import InferenceResult, RequestId
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    """One result as a block commits to it: what, for which request, by whom."""
+
+    result: InferenceResult
+    mode: InferenceMode
+    model_cid: str
+    node: bytes
+    signature: bytes
+
+    @property
+    def request_id(self) -> RequestId:
+        return self.result.request_id
+
+    def encode(self) -> bytes:
+        """RLP of the record (see the module docstring)."""
+        r = self.result
+        output = encode_output(r.output) if r.output is not None else b""
+        return rlp.encode([r.request_id.tx_hash, r.request_id.index, r.digest, int(self.mode),
+                           self.model_cid.encode(), output, (r.error or "").encode(), self.node,
+                           self.signature])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "InferenceRecord":
+        """Inverse of :meth:`encode`. Raises ``rlp.DecodingError`` / ValueError on bad data."""
+        tx_hash, index, digest, mode, cid, output, error, node, signature = rlp.decode(data)
+        result = InferenceResult(
+            RequestId(tx_hash, int.from_bytes(index, "big")), digest,
+            output=decode_output(output) if output else None, error=error.decode() if error else None,
+        )
+        return cls(result, InferenceMode(int.from_bytes(mode, "big")), cid.decode(), node, signature)
+
+
+EMPTY_BUNDLE_ROOT = HexaryTrie({}).root_hash
+
+
+def bundle_root(records: Sequence[InferenceRecord]) -> bytes:
+    """The trie root a block commits to in ``extra_data`` (the empty trie's root if none)."""
+    trie = HexaryTrie({})
+    for i, record in enumerate(records):
+        trie[rlp.encode(i)] = record.encode()
+    return trie.root_hash

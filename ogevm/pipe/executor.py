@@ -1,0 +1,133 @@
+"""The parallel inference executor: requests in, signed records out.
+
+Requests for the same model (and the same per-sample shape) are stacked into one
+onnxruntime call along the leading dimension when the model allows it, and the
+outputs are split back exactly: each request gets the rows it asked for, encoded on
+their own, so a NaN in one request's rows fails that request alone. If a stacked run
+fails, its requests run one by one so one bad request cannot sink the others. A
+failed request becomes a committed *error result*: its transaction reverts the same
+way on replay everywhere.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from eth_keys import keys
+
+from ogevm.abc import ExecutorBackend
+from ogevm.errors import InferenceError, UnknownModel
+from ogevm.models.binding import encode_outputs
+from ogevm.models.runtime import ModelRuntime, stack_feeds
+from ogevm.pipe.bundle import InferenceRecord
+from ogevm.records import InferenceRequest, InferenceResult
+from ogevm.verify.vanilla import sign_result
+
+
+class ThreadPoolBackend(ExecutorBackend):
+    """Threads: onnxruntime releases the GIL while a model runs."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ogevm-infer")
+
+    def map(self, fn, items: list) -> list:
+        return list(self._pool.map(fn, items))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Requests run together: one model, one per-sample shape."""
+
+    requests: tuple[InferenceRequest, ...]
+
+
+class InferenceExecutor:
+    """Runs requests on a backend, batched by model, and signs each result as a node.
+
+    ``max_batch`` caps the samples in one stacked run; ``batching=False`` runs every
+    request on its own (the baseline the benchmark compares with).
+    """
+
+    def __init__(self, runtime: ModelRuntime, node_key: keys.PrivateKey,
+                 backend: ExecutorBackend | None = None, batching: bool = True,
+                 max_batch: int = 64) -> None:
+        self.runtime = runtime
+        self.node_key = node_key
+        self.node = node_key.public_key.to_canonical_address()
+        self.backend = backend or ThreadPoolBackend()
+        self.batching = batching
+        self.max_batch = max_batch
+
+    def execute(self, requests: Sequence[InferenceRequest]) -> list[InferenceRecord]:
+        """Signed records for ``requests``, in the same order. Never raises for bad requests."""
+        jobs = self._plan(requests)
+        results = {}
+        for job_results in self.backend.map(self._run_job, jobs):
+            results.update({r.request_id: r for r in job_results})
+        return [self._record(request, results[request.id]) for request in requests]
+
+    def _plan(self, requests: Sequence[InferenceRequest]) -> list[_Job]:
+        groups: dict[tuple, list[InferenceRequest]] = {}
+        for request in requests:
+            groups.setdefault(self._batch_key(request), []).append(request)
+        jobs = []
+        for group in groups.values():
+            chunk: list[InferenceRequest] = []
+            for request in group:
+                if chunk and sum(r.samples for r in chunk) + request.samples > self.max_batch:
+                    jobs.append(_Job(tuple(chunk)))
+                    chunk = []
+                chunk.append(request)
+            jobs.append(_Job(tuple(chunk)))
+        return jobs
+
+    def _batch_key(self, request: InferenceRequest) -> tuple:
+        """Requests with equal keys can be stacked; a request that cannot gets its own key."""
+        info = self.runtime.store.get(request.model_cid)
+        if not (self.batching and info is not None and info.batchable):
+            return ("alone", request.id)
+        return (request.model_cid,) + tuple(
+            (name, array.shape[1:], array.dtype.str) for name, array in sorted(request.feeds.items())
+        )
+
+    def _run_job(self, job: _Job) -> list[InferenceResult]:
+        if len(job.requests) == 1:
+            return [self._run_one(job.requests[0])]
+        info = self.runtime.store[job.requests[0].model_cid]
+        stacked, sizes = stack_feeds(info, [r.feeds for r in job.requests])
+        try:
+            outputs = self.runtime.run_raw(info, stacked)
+        except InferenceError:
+            return [self._run_one(request) for request in job.requests]
+        bounds = np.cumsum([0, *sizes])
+        results = []
+        for request, start, stop in zip(job.requests, bounds[:-1], bounds[1:]):
+            rows = [value[start:stop] for value in outputs]
+            try:
+                output = encode_outputs(info, rows)
+            except InferenceError as exc:
+                results.append(InferenceResult(request.id, request.digest, error=exc.reason))
+            else:
+                results.append(InferenceResult(request.id, request.digest, output=output))
+        return results
+
+    def _run_one(self, request: InferenceRequest) -> InferenceResult:
+        try:
+            info = self.runtime.store.get(request.model_cid)
+            if info is None:
+                raise UnknownModel(request.model_cid)
+            output = self.runtime.run(info, request.feeds)
+        except InferenceError as exc:
+            return InferenceResult(request.id, request.digest, error=exc.reason)
+        return InferenceResult(request.id, request.digest, output=output)
+
+    def _record(self, request: InferenceRequest, result: InferenceResult) -> InferenceRecord:
+        return InferenceRecord(result, request.call.mode, request.model_cid, self.node,
+                               sign_result(self.node_key, result))

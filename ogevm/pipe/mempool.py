@@ -1,0 +1,188 @@
+"""The transaction pool: admission, per-sender nonce queues, replacement, eviction,
+and the lifecycle every accepted transaction goes through.
+
+States: ``pending`` (accepted; waits for simulation, or for a nonce gap to close) ->
+``simulated`` (its inference requests are known) -> ``inferring`` (the executor runs
+them) -> ``ready`` (a simulation with all its results asks for nothing new) ->
+``included``; or ``deferred`` (diverged in the builder; simulated again) and
+``rejected`` with a reason. A transaction never leaves the pool without a terminal
+state (``included`` or ``rejected``) that :meth:`TxPool.status` keeps answering.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterator
+
+from eth.abc import SignedTransactionAPI, StateAPI
+
+from ogevm.errors import TransactionRejected
+from ogevm.pipe.admission import AdmissionRules
+from ogevm.pipe.bundle import InferenceRecord
+from ogevm.records import InferenceRequest, RequestId
+
+#: A replacement must raise both fee caps by at least this many percent (as geth).
+REPLACEMENT_BUMP_PERCENT = 10
+
+
+class TxState(str, Enum):
+    PENDING = "pending"
+    SIMULATED = "simulated"
+    INFERRING = "inferring"
+    READY = "ready"
+    INCLUDED = "included"
+    DEFERRED = "deferred"
+    REJECTED = "rejected"
+
+
+TERMINAL = (TxState.INCLUDED, TxState.REJECTED)
+
+
+@dataclass
+class PoolEntry:
+    """A transaction in the pool and what PIPE knows about it (owned by the pool)."""
+
+    tx: SignedTransactionAPI
+    sender: bytes
+    arrival: int
+    state: TxState = TxState.PENDING
+    reason: str | None = None
+    requests: tuple[InferenceRequest, ...] = ()
+    records: dict[RequestId, InferenceRecord] = field(default_factory=dict)
+    rounds: int = 0
+    deferrals: int = 0
+    block_number: int | None = None
+
+    @property
+    def hash(self) -> bytes:
+        return self.tx.hash
+
+    @property
+    def nonce(self) -> int:
+        return self.tx.nonce
+
+
+@dataclass(frozen=True)
+class TxStatus:
+    """What a user can ask about a transaction."""
+
+    state: TxState
+    reason: str | None
+    requests: tuple[str, ...]
+    block_number: int | None
+
+
+class TxPool:
+    """Accepted transactions by sender and nonce; thread-safe."""
+
+    def __init__(self, rules: AdmissionRules, capacity: int = 4096) -> None:
+        self.rules = rules
+        self.capacity = capacity
+        self._by_sender: dict[bytes, dict[int, PoolEntry]] = {}
+        self._by_hash: dict[bytes, PoolEntry] = {}
+        self._finished: dict[bytes, PoolEntry] = {}
+        self._arrivals = itertools.count()
+        self.lock = threading.RLock()
+
+    # --- admission ----------------------------------------------------------------
+    def add(self, tx: SignedTransactionAPI, state: StateAPI, base_fee: int) -> bytes:
+        """Accept ``tx`` or raise :class:`TransactionRejected` with the reason.
+
+        A tx with the nonce of a queued one replaces it only with both fee caps raised by
+        ``REPLACEMENT_BUMP_PERCENT``; a full pool evicts its cheapest tx for a better one.
+        """
+        self.rules.check(tx, state, base_fee)
+        with self.lock:
+            if tx.hash in self._by_hash:
+                raise TransactionRejected("already known")
+            sender = tx.sender
+            queue = self._by_sender.setdefault(sender, {})
+            old = queue.get(tx.nonce)
+            if old is not None:
+                if not _bumps(tx, old.tx):
+                    raise TransactionRejected(
+                        f"replacement transaction underpriced: raise both fee caps by at least "
+                        f"{REPLACEMENT_BUMP_PERCENT}%")
+                if old.state is TxState.INFERRING:
+                    raise TransactionRejected("cannot replace a transaction whose inference is running")
+                self._finish(old, TxState.REJECTED, f"replaced by 0x{tx.hash.hex()}")
+            elif len(self._by_hash) >= self.capacity:
+                self._evict_for(tx)
+            entry = PoolEntry(tx, sender, next(self._arrivals))
+            self._by_sender.setdefault(sender, {})[tx.nonce] = entry
+            self._by_hash[tx.hash] = entry
+            return tx.hash
+
+    def _evict_for(self, tx: SignedTransactionAPI) -> None:
+        candidates = [e for e in self._by_hash.values() if e.state is not TxState.INFERRING]
+        cheapest = min(candidates, key=lambda e: (e.tx.max_priority_fee_per_gas, -e.arrival), default=None)
+        if cheapest is None or cheapest.tx.max_priority_fee_per_gas >= tx.max_priority_fee_per_gas:
+            raise TransactionRejected("transaction pool is full")
+        self._finish(cheapest, TxState.REJECTED, "evicted: the pool is full and this tx paid least")
+
+    # --- lifecycle ------------------------------------------------------------------
+    def get(self, tx_hash: bytes) -> PoolEntry | None:
+        with self.lock:
+            return self._by_hash.get(tx_hash) or self._finished.get(tx_hash)
+
+    def status(self, tx_hash: bytes) -> TxStatus | None:
+        """The state of ``tx_hash``, including finished ones; None if never accepted."""
+        with self.lock:
+            entry = self.get(tx_hash)
+            if entry is None:
+                return None
+            return TxStatus(entry.state, entry.reason, tuple(str(r.id) for r in entry.requests),
+                            entry.block_number)
+
+    def set_state(self, entry: PoolEntry, state: TxState, reason: str | None = None) -> None:
+        with self.lock:
+            if state in TERMINAL:
+                self._finish(entry, state, reason)
+            else:
+                entry.state, entry.reason = state, reason
+
+    def _finish(self, entry: PoolEntry, state: TxState, reason: str | None) -> None:
+        entry.state, entry.reason = state, reason
+        self._by_hash.pop(entry.hash, None)
+        queue = self._by_sender.get(entry.sender, {})
+        if queue.get(entry.nonce) is entry:
+            del queue[entry.nonce]
+        if not queue:
+            self._by_sender.pop(entry.sender, None)
+        self._finished[entry.hash] = entry
+
+    def drop_stale(self, nonce_of) -> None:
+        """Reject txs whose nonce the chain has passed (another tx with it was included)."""
+        with self.lock:
+            for entry in list(self._by_hash.values()):
+                if entry.nonce < nonce_of(entry.sender):
+                    self._finish(entry, TxState.REJECTED, "nonce already used on chain")
+
+    # --- views ------------------------------------------------------------------------
+    def executable(self, nonce_of) -> Iterator[list[PoolEntry]]:
+        """Per sender, the queued txs from the account's next nonce on, without a gap."""
+        with self.lock:
+            for sender, queue in list(self._by_sender.items()):
+                nonce = nonce_of(sender)
+                run = []
+                while nonce in queue:
+                    run.append(queue[nonce])
+                    nonce += 1
+                if run:
+                    yield run
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def entries(self) -> list[PoolEntry]:
+        with self.lock:
+            return list(self._by_hash.values())
+
+
+def _bumps(new: SignedTransactionAPI, old: SignedTransactionAPI) -> bool:
+    factor = 100 + REPLACEMENT_BUMP_PERCENT
+    return (new.max_fee_per_gas * 100 >= old.max_fee_per_gas * factor
+            and new.max_priority_fee_per_gas * 100 >= old.max_priority_fee_per_gas * factor)

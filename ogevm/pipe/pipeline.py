@@ -1,0 +1,131 @@
+"""PIPE end to end on one node: pool -> simulate -> execute -> build.
+
+:meth:`Pipeline.prepare` runs the rounds (simulate with the results known so far,
+execute what is still missing) until every executable transaction is ready or has
+used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth.abc import SignedTransactionAPI
+from eth_keys import keys
+
+from ogevm.errors import InvalidTransaction
+from ogevm.pipe.admission import AdmissionRules
+from ogevm.pipe.builder import BlockBuilder, BuiltBlock
+from ogevm.pipe.executor import InferenceExecutor
+from ogevm.pipe.mempool import PoolEntry, TxPool, TxState
+from ogevm.precompile.modes import CaptureProvider
+from ogevm.vm.blocks import PendingBlock
+from ogevm.vm.chain import DevChain
+
+
+@dataclass(frozen=True)
+class PipeConfig:
+    """Bounds of the pipeline: rounds per transaction, deferrals before rejection."""
+
+    max_rounds: int = 4
+    max_deferrals: int = 3
+    pool_capacity: int = 4096
+
+
+class Pipeline:
+    """PIPE on ``chain``: its models feed the executor, its chain receives the blocks."""
+
+    def __init__(self, chain: DevChain, node_key: keys.PrivateKey, executor: InferenceExecutor | None = None,
+                 config: PipeConfig = PipeConfig()) -> None:
+        self.chain = chain
+        self.config = config
+        self.executor = executor or InferenceExecutor(chain.runtime, node_key)
+        head = chain.head
+        self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool_capacity)
+        self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
+
+    # --- intake -----------------------------------------------------------------
+    def submit(self, tx: SignedTransactionAPI) -> bytes:
+        """Admit ``tx`` to the pool. Raises TransactionRejected with the reason."""
+        head = self.chain.head
+        base_fee = self.chain.base_vm_class.create_header_from_parent(head).base_fee_per_gas
+        return self.pool.add(tx, self.chain.state(), base_fee)
+
+    # --- rounds -------------------------------------------------------------------
+    def prepare(self) -> int:
+        """Simulate and execute until executable txs are ready; return requests executed."""
+        executed = 0
+        for _ in range(self.config.max_rounds + 1):
+            missing = self._simulate_all()
+            if not missing:
+                break
+            for entry, requests in missing:
+                if entry.rounds >= self.config.max_rounds:
+                    self.pool.set_state(entry, TxState.REJECTED,
+                                        f"inference did not settle after {self.config.max_rounds} rounds")
+                    continue
+                entry.rounds += 1
+                self.pool.set_state(entry, TxState.INFERRING)
+            work = [(e, r) for e, r in missing if e.state is TxState.INFERRING]
+            records = self.executor.execute([r for _, reqs in work for r in reqs])
+            executed += len(records)
+            for record in records:
+                entry = self.pool.get(record.request_id.tx_hash)
+                entry.records[record.request_id] = record
+        return executed
+
+    def _simulate_all(self) -> list[tuple[PoolEntry, list]]:
+        """One CAPTURE simulation of every executable run of txs; returns what is missing."""
+        state = self.chain.state()
+        self.pool.drop_stale(state.get_nonce)
+        missing = []
+        for run in self.pool.executable(state.get_nonce):
+            known = {rid: rec.result for entry in run for rid, rec in entry.records.items()}
+            provider = CaptureProvider(self.chain.models, known)
+            pending = PendingBlock(self.chain.chain, self.chain.base_vm_class.with_provider(provider))
+            for position, entry in enumerate(run):
+                try:
+                    pending.apply(entry.tx)
+                except InvalidTransaction as exc:
+                    self.pool.set_state(entry, TxState.REJECTED, str(exc))
+                    for later in run[position + 1:]:
+                        self.pool.set_state(later, TxState.REJECTED,
+                                            f"depends on rejected tx 0x{entry.hash.hex()}")
+                    break
+                entry.requests = tuple(provider.requests.get(entry.hash, ()))
+                needed = provider.missing(entry.hash)
+                if needed:
+                    self.pool.set_state(entry, TxState.SIMULATED)
+                    missing.append((entry, needed))
+                else:
+                    self.pool.set_state(entry, TxState.READY)
+        return missing
+
+    # --- blocks ---------------------------------------------------------------------
+    def build_block(self, timestamp: int | None = None) -> BuiltBlock:
+        """Replay the ready txs into a block and settle each one's state."""
+        ready = [e for e in self.pool.entries() if e.state is TxState.READY]
+        built = self.builder.build(ready, timestamp=timestamp)
+        for entry in built.included:
+            entry.block_number = built.block.number
+            self.pool.set_state(entry, TxState.INCLUDED)
+        for tx_hash, reason in built.invalid.items():
+            self.pool.set_state(self.pool.get(tx_hash), TxState.REJECTED, reason)
+        for tx_hash, reason in built.deferred.items():
+            entry = self.pool.get(tx_hash)
+            entry.deferrals += 1
+            if entry.deferrals > self.config.max_deferrals:
+                self.pool.set_state(entry, TxState.REJECTED,
+                                    f"diverged {entry.deferrals} times; last: {reason}")
+            else:
+                self.pool.set_state(entry, TxState.DEFERRED, reason)
+        return built
+
+    def run_until_idle(self, max_blocks: int = 100) -> list[BuiltBlock]:
+        """Prepare and build until the pool is empty or nothing more can be included."""
+        blocks = []
+        for _ in range(max_blocks):
+            self.prepare()
+            if not any(e.state is TxState.READY for e in self.pool.entries()):
+                break
+            blocks.append(self.build_block())
+        return blocks

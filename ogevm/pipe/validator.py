@@ -1,0 +1,99 @@
+"""The validator: imports a PIPE block with its bundle, without any model.
+
+Checks are layered, cheapest first: the bundle's trie root against ``extra_data``;
+every record's signature against the trusted inference nodes; the records' order
+against the block's transactions; then the block is replayed in REPLAY mode and must
+use exactly the bundle's records, in order, diverge nowhere, and reach the header's
+state root. Any failure raises :class:`~ogevm.errors.InvalidBlock` and imports nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Mapping, Sequence, Type
+
+from eth.abc import BlockAPI, ChainAPI
+from eth.vm.base import VM
+from eth.vm.chain_context import ChainContext
+from eth_utils import ValidationError
+
+from ogevm.errors import InvalidBlock
+from ogevm.models.store import ModelInfo
+from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.precompile.modes import ReplayProvider
+from ogevm.verify.vanilla import recover_signer
+
+_HEADER_FIELDS = ("state_root", "receipt_root", "gas_used", "bloom", "transaction_root")
+
+
+class BlockValidator:
+    """Validates and imports PIPE blocks onto ``chain``.
+
+    ``catalogue`` holds model descriptions only (no model bytes); ``trusted_nodes`` the
+    addresses of inference nodes whose signed results are accepted.
+    """
+
+    def __init__(self, chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo],
+                 trusted_nodes: Collection[bytes]) -> None:
+        self.chain = chain
+        self.vm_class = vm_class
+        self.catalogue = catalogue
+        self.trusted_nodes = set(trusted_nodes)
+
+    def import_block(self, block: BlockAPI, records: Sequence[InferenceRecord]) -> BlockAPI:
+        """Validate ``block`` with its bundle ``records`` and make it the canonical head.
+
+        Raises :class:`InvalidBlock` with the first reason it is invalid.
+        """
+        if bundle_root(records) != block.header.extra_data:
+            raise InvalidBlock("inference bundle does not match the root in extra_data")
+        self._check_signatures(records)
+        self._check_order(block, records)
+        results = {record.request_id: record.result for record in records}
+        if len(results) != len(records):
+            raise InvalidBlock("inference bundle lists a request twice")
+        provider = ReplayProvider(self.catalogue, results)
+        parent = self.chain.get_block_header_by_hash(block.header.parent_hash)
+        vm = self.vm_class.with_provider(provider)(
+            header=self.vm_class.create_header_from_parent(parent),
+            chaindb=self.chain.chaindb,
+            chain_context=ChainContext(self.chain.chain_id),
+            consensus_context=self.chain.consensus_context,
+        )
+        try:
+            imported = vm.import_block(block).block
+        except ValidationError as exc:
+            raise InvalidBlock(f"block does not replay: {exc}") from exc
+        if provider.divergences:
+            tx_hash, reason = next(iter(provider.divergences.items()))
+            raise InvalidBlock(f"tx 0x{tx_hash.hex()} diverged on replay: {reason}")
+        used = [request for tx in block.transactions for request in provider.used.get(tx.hash, ())]
+        if len(used) != len(records):
+            raise InvalidBlock(f"the block used {len(used)} inference results; the bundle has {len(records)}")
+        for request, record in zip(used, records):
+            if (request.id, request.call.mode, request.model_cid) != (record.request_id, record.mode, record.model_cid):
+                raise InvalidBlock(f"record for {record.request_id} does not describe the request made")
+        if imported.header != block.header:
+            fields = [f for f in _HEADER_FIELDS if getattr(imported.header, f) != getattr(block.header, f)]
+            raise InvalidBlock(f"replay does not reproduce the header: {', '.join(fields) or 'header'} differ")
+        self.chain.persist_block(imported)
+        return imported
+
+    def _check_signatures(self, records: Sequence[InferenceRecord]) -> None:
+        for i, record in enumerate(records):
+            signer = recover_signer(record.result, record.signature)
+            if signer is None or signer != record.node:
+                raise InvalidBlock(f"record {i} ({record.request_id}): bad signature")
+            if signer not in self.trusted_nodes:
+                raise InvalidBlock(f"record {i} ({record.request_id}): node 0x{signer.hex()} is not trusted")
+
+    @staticmethod
+    def _check_order(block: BlockAPI, records: Sequence[InferenceRecord]) -> None:
+        position = {tx.hash: i for i, tx in enumerate(block.transactions)}
+        keys = []
+        for record in records:
+            tx_index = position.get(record.request_id.tx_hash)
+            if tx_index is None:
+                raise InvalidBlock(f"record {record.request_id} names a transaction not in the block")
+            keys.append((tx_index, record.request_id.index))
+        if keys != sorted(keys):
+            raise InvalidBlock("inference records are not in block order")
