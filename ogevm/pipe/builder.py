@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence, Type
 
-from eth.abc import BlockAPI, ChainAPI
+from eth.abc import BlockAPI, ChainAPI, ComputationAPI, ReceiptAPI
 from eth.vm.base import VM
 
 from ogevm.errors import InvalidTransaction
@@ -25,10 +25,15 @@ from ogevm.vm.blocks import PendingBlock
 
 @dataclass
 class BuiltBlock:
-    """A sealed block, its inference bundle, and what happened to each candidate."""
+    """A sealed block, its inference bundle, and what happened to each candidate.
+
+    ``receipts`` and ``computations`` are aligned with ``block.transactions``.
+    """
 
     block: BlockAPI
     records: list[InferenceRecord]
+    receipts: list[ReceiptAPI] = field(default_factory=list)
+    computations: list[ComputationAPI] = field(default_factory=list)
     included: list[PoolEntry] = field(default_factory=list)
     deferred: dict[bytes, str] = field(default_factory=dict)
     invalid: dict[bytes, str] = field(default_factory=dict)
@@ -73,4 +78,4 @@ class BlockBuilder:
             included.append(entry)
             records.extend(entry.records[request.id] for request in provider.used.get(entry.hash, ()))
         block = pending.seal(extra_data=bundle_root(records))
-        return BuiltBlock(block, records, included, deferred, invalid)
+        return BuiltBlock(block, records, pending.receipts, pending.computations, included, deferred, invalid)

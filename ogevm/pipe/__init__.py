@@ -1,0 +1,40 @@
+"""PIPE: Parallelized Inference Pre-Execution.
+
+No model runs on the block-building critical path, and validators never run one.
+
+::
+
+    tx ─► TxPool (admission, nonce queues) ─► simulate in CAPTURE ─► requests
+                                                      ▲                  │
+                     results known so far (rounds) ───┘                  ▼
+                                         InferenceExecutor (parallel, batched, signed)
+                                                                         │
+    block ◄── BlockBuilder: replay in REPLAY, defer divergent txs ◄──────┘
+      │
+      └─► BlockValidator (another node, no models): bundle root, signatures, order,
+          replay, same state root
+
+Responsibilities, one module each:
+
+* ``admission`` – the checks a transaction passes to enter the pool (pluggable).
+* ``mempool`` – per-sender nonce queues, replacement (+10%), eviction, and the
+  lifecycle every accepted tx goes through: pending, simulated, inferring, ready,
+  included; or deferred, rejected with a reason.
+* ``pipeline`` – the rounds: simulate each sender's executable txs on the pending
+  state (CAPTURE; known results replayed, unknown ones captured), execute what is
+  missing, repeat until nothing new is asked for (bounded); then build.
+* ``executor`` – runs requests on a pluggable backend, stacks requests for the same
+  model into one onnxruntime call, isolates failures as committed error results,
+  signs every result (VANILLA).
+* ``ordering`` – best transactions first: effective tip, then arrival, nonces in order.
+* ``builder`` – replays ready txs with their results under snapshots; a divergence
+  (a request without a matching result) rolls the tx back and defers it with the
+  later txs of its sender; commits the bundle root in ``extra_data``.
+* ``bundle`` – the records a block commits to and their trie root.
+* ``validator`` – imports a block with its bundle, never running a model.
+
+Common errors: :class:`~ogevm.errors.TransactionRejected` at admission (its reason is
+what clients see), a ``deferred`` / ``rejected`` status with a reason when a tx
+diverges too often or its inference does not settle, and
+:class:`~ogevm.errors.InvalidBlock` from the validator.
+"""
