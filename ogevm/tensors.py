@@ -12,7 +12,7 @@ in the dtype the model produced (float32 values use float32's shortest form), wr
 from __future__ import annotations
 
 import math
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -128,9 +128,12 @@ def canonical_decimal(x: np.floating | float) -> str:
     return np.format_float_positional(x, unique=True, trim="-")
 
 
+_EXACT = Context(prec=100)  # int128 has 39 digits: every Number is exact at this precision
+
+
 def number_to_decimal(number: Number) -> Decimal:
-    """The exact decimal value of a Number."""
-    return Decimal(number.value).scaleb(-number.decimals)
+    """The exact decimal value of a Number (independent of the thread's decimal context)."""
+    return Decimal(number.value).scaleb(-number.decimals, context=_EXACT)
 
 
 def array_to_numbers(array: np.ndarray) -> tuple[Number, ...]:
@@ -154,11 +157,7 @@ def _float_converter(dtype: np.dtype):
     scalar = dtype.type
 
     def convert(name: str, number: Number) -> float:
-        value, decimals = number
-        if decimals == 0 or value == 0:
-            exact = Fraction(value)
-        else:
-            exact = _exact(name, number)
+        exact = Fraction(number.value) if number.decimals == 0 else _exact(name, number)
         if abs(exact) > limit:
             raise InvalidInput(f"tensor {name!r}: {number_to_decimal(number)} is out of range for {dtype}")
         return _round_to(exact, scalar)

@@ -57,7 +57,7 @@ def decode_run_model_inference(calldata: bytes) -> ModelInferenceRequest:
     try:
         (raw,) = decode([MODEL_INFERENCE_REQUEST], bytes(calldata[4:]))
     except (DecodingError, OverflowError, ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest(f"malformed runModelInference calldata: {exc}") from exc
+        raise MalformedRequest("malformed runModelInference calldata") from exc
     return request_from_abi(raw)
 
 

@@ -88,38 +88,26 @@ def encode_outputs(info: ModelInfo, values: list[Any]) -> ModelOutput:
 
 
 def canonical_json(name: str, value: Any, float_type: type = np.float32) -> str:
-    """Compact JSON with sorted map keys and numbers in their shortest exact form."""
-    return json.dumps(_canonical(name, value, float_type), separators=(",", ":"), sort_keys=False)
+    """Compact JSON with sorted map keys and numbers in their shortest exact decimal form.
 
-
-class _Raw(float):
-    """A float that ``json`` writes as its pre-computed canonical text."""
-
-    def __new__(cls, text: str):
-        obj = super().__new__(cls, text)
-        obj.text = text
-        return obj
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _canonical(name: str, value: Any, float_type: type) -> Any:
+    Raises :class:`InvalidOutput` for NaN or infinity.
+    """
     if isinstance(value, dict):
-        return {str(k): _canonical(name, value[k], float_type) for k in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(name, item, float_type) for item in value]
+        items = (f"{json.dumps(str(k))}:{canonical_json(name, value[k], float_type)}" for k in sorted(value))
+        return "{" + ",".join(items) + "}"
     if isinstance(value, np.ndarray):
-        return _canonical(name, value.tolist(), float_type)
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(canonical_json(name, item, float_type) for item in value) + "]"
     if isinstance(value, (bool, np.bool_)):
-        return bool(value)
+        return "true" if value else "false"
     if isinstance(value, (int, np.integer)):
-        return int(value)
+        return str(int(value))
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             raise InvalidOutput(f"output {name!r} contains {'NaN' if math.isnan(value) else 'infinity'}")
-        return _Raw(canonical_decimal(float_type(value)))
-    return str(value)
+        return canonical_decimal(float_type(value))
+    return json.dumps(str(value))
 
 
 def _float_type(onnx_type: str) -> type:

@@ -49,10 +49,8 @@ class ModelRuntime:
         try:
             return self.session(info.cid).run(None, dict(feeds))
         except Exception as exc:  # onnxruntime's own exception types are not exported
-            lines = str(exc).strip().splitlines()
-            raise ModelExecutionError(
-                f"model execution failed: {(lines[0] if lines else type(exc).__name__)[:180]}"
-            ) from exc
+            # The reason can end up in contract state: keep it free of version-specific text.
+            raise ModelExecutionError("model execution failed: onnxruntime rejected the input") from exc
 
     def run(self, info: ModelInfo, feeds: Feeds) -> ModelOutput:
         """Run the model and encode its outputs canonically.

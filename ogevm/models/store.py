@@ -21,6 +21,9 @@ from ogevm.errors import InvalidModel, ModelNotFound, ModelTooLarge
 from ogevm.models.cid import compute_cid, verify_cid
 from ogevm.models.cost import model_gas_per_sample
 
+# Failures are reported as revert reasons; keep onnxruntime's own log off stderr.
+ort.set_default_logger_severity(3)
+
 
 @dataclass(frozen=True)
 class TensorSpec:

@@ -1,0 +1,114 @@
+"""Replay the conformance vectors of ``fixtures/vectors/vectors.json`` on a fresh chain.
+
+Each vector is a bare message call of the precompile; its success, output bytes, revert
+reason, gas used and logs must match exactly. The generator must also reproduce the
+committed files (``make_vectors.py --check``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from ogevm.abi.codec import (
+    MODEL_INFERENCE_EVENT_TOPIC,
+    decode_event_data,
+    decode_revert_reason,
+    encode_revert_reason,
+)
+from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.fixtures import FIXTURES
+from ogevm.models.cid import compute_cid
+from ogevm.vm.chain import DevChain
+
+VECTORS_PATH = FIXTURES / "vectors" / "vectors.json"
+DOCUMENT = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
+VECTORS = DOCUMENT["vectors"]
+MODEL_FILES = sorted((FIXTURES / "models").glob("*.onnx"))
+
+
+def load_generator():
+    """``fixtures/make_vectors.py`` as a module (``fixtures`` is not a package)."""
+    name = "ogevm_fixture_make_vectors"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIXTURES / "make_vectors.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def vector_chain() -> DevChain:
+    """A fresh development chain whose store holds every fixture model."""
+    chain = DevChain()
+    for path in MODEL_FILES:
+        chain.add_model(path)
+    return chain
+
+
+def unhex(text: str) -> bytes:
+    assert text.startswith("0x")
+    return bytes.fromhex(text[2:])
+
+
+def test_the_file_header():
+    assert DOCUMENT["format"] == 1
+    assert unhex(DOCUMENT["precompile"]) == INFERENCE_PRECOMPILE_ADDRESS
+    names = [vector["name"] for vector in VECTORS]
+    assert len(names) == len(set(names))
+
+
+def test_every_fixture_model_has_a_success_vector():
+    succeeding = {v["model"] for v in VECTORS if v["expected"]["success"]}
+    assert succeeding >= {path.name for path in MODEL_FILES}
+
+
+def test_the_models_table_names_each_fixture_by_its_cid(vector_chain):
+    assert DOCUMENT["models"] == {path.name: compute_cid(path.read_bytes()) for path in MODEL_FILES}
+    assert set(DOCUMENT["models"].values()) <= set(vector_chain.models)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_vector(vector_chain, vector):
+    expected = vector["expected"]
+    computation = vector_chain.execute_call(
+        to=INFERENCE_PRECOMPILE_ADDRESS, data=unhex(vector["calldata"]), gas=vector["gas_limit"]
+    )
+    output = bytes(computation.output)
+
+    assert (not computation.is_error) == expected["success"]
+    assert computation.get_gas_used() == expected["gas_used"]
+    assert output == unhex(expected["output"])
+    reason = None if expected["success"] else decode_revert_reason(output)
+    assert reason == expected["revert_reason"]
+    logs = [
+        {"address": "0x" + address.hex(), "topics": [f"0x{topic:064x}" for topic in topics],
+         "data": "0x" + data.hex()}
+        for address, topics, data in computation.get_log_entries()
+    ]
+    assert logs == expected["logs"]
+
+    # The shape of each kind of result, independently of the recorded bytes.
+    if expected["success"]:
+        (log,) = logs
+        assert unhex(log["address"]) == INFERENCE_PRECOMPILE_ADDRESS
+        assert log["topics"] == ["0x" + MODEL_INFERENCE_EVENT_TOPIC.hex()]
+        inference_id, _, _ = decode_event_data(unhex(log["data"]))
+        assert inference_id == "0x" + "00" * 32 + ":0"
+    elif expected["revert_reason"] is None:  # out of gas: no data, all gas used
+        assert output == b""
+        assert expected["gas_used"] == vector["gas_limit"]
+        assert logs == []
+    else:
+        assert output == encode_revert_reason(expected["revert_reason"])
+        assert logs == []
+
+
+def test_the_generator_reproduces_the_committed_files():
+    generator = load_generator()
+    assert generator.check(FIXTURES / "vectors", FIXTURES / "models") == []
+    assert generator.main(["--check"], write=lambda _: None) == 0
