@@ -9,6 +9,11 @@ from eth_typing import Address
 #: The inference precompile, ABI-compatible with the public OGInference interface.
 INFERENCE_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf4")
 
+#: Verifies a TEE attestation document (vendor signature) for contracts and the registry.
+ATTESTATION_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf5")
+#: The inference-node registry system contract, deployed at genesis.
+INFERENCE_REGISTRY_ADDRESS = Address(b"\x00" * 18 + b"\xf4\xf4")
+
 # --- gas schedule -------------------------------------------------------------
 #: Charged on every call before anything is decoded.
 GAS_INFERENCE_BASE = 5_000
@@ -23,6 +28,9 @@ GAS_MODE_SURCHARGE = {0: 0, 1: 50_000, 2: 3_000}  # VANILLA, ZKML, TEE
 #: Charged for the ``ModelInferenceEvent`` log, as LOG1 would: base + topic, and per byte.
 GAS_EVENT = 750
 GAS_EVENT_PER_BYTE = 8
+
+#: The attestation precompile: two signature recoveries' worth, plus decoding.
+GAS_ATTESTATION = 6_000
 
 # --- limits ---------------------------------------------------------------------
 #: Largest ONNX model the store accepts, in bytes.
@@ -43,3 +51,5 @@ DEV_CHAIN_ID = 31337
 DEV_BLOCK_GAS_LIMIT = 30_000_000
 DEV_INITIAL_BASE_FEE = 1_000_000_000
 DEV_ACCOUNT_BALANCE = 10_000 * 10**18
+#: Oldest TEE attestation the dev registry accepts, in seconds.
+DEV_MAX_ATTESTATION_AGE = 24 * 3600

@@ -70,13 +70,15 @@ class ContractInterface:
     name: str
     abi: tuple[dict, ...]
     bytecode: bytes
+    runtime_code: bytes = b""
 
     @classmethod
     def from_artifact(cls, path: Path | str) -> "ContractInterface":
         """Load an artifact written by ``solidity/compile.js``."""
         artifact = json.loads(Path(path).read_text())
         return cls(artifact["contractName"], tuple(artifact["abi"]),
-                   bytes.fromhex(artifact["bytecode"].removeprefix("0x")))
+                   bytes.fromhex(artifact["bytecode"].removeprefix("0x")),
+                   bytes.fromhex(artifact["deployedBytecode"].removeprefix("0x")))
 
     def function(self, name: str) -> Function:
         """The function called ``name``. Raises KeyError if there is none."""

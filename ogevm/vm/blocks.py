@@ -9,6 +9,7 @@ it seals is one that ``Chain.import_block`` accepts.
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Type
 
 from eth.abc import (
@@ -29,6 +30,8 @@ from ogevm.errors import InvalidTransaction
 class PendingBlock:
     """A block being built on the canonical head of ``chain`` with ``vm_class``.
 
+    The timestamp is the wall clock (as anvil's), or ``timestamp``; never before the parent's + 1.
+
     ``vm_class`` carries the results provider, so the same chain can build with INLINE,
     REPLAY or any other mode.
     """
@@ -36,7 +39,8 @@ class PendingBlock:
     def __init__(self, chain: ChainAPI, vm_class: Type[VM], timestamp: int | None = None,
                  coinbase: bytes | None = None) -> None:
         parent = chain.get_canonical_head()
-        params = {"timestamp": max(timestamp or 0, parent.timestamp + 1)}
+        now = int(time.time()) if timestamp is None else timestamp
+        params = {"timestamp": max(now, parent.timestamp + 1)}
         if coinbase is not None:
             params["coinbase"] = coinbase
         header = vm_class.create_header_from_parent(parent, gas_limit=parent.gas_limit, **params)

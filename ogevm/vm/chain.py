@@ -17,12 +17,12 @@ from eth.abc import BlockAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import Chain
 from eth.db.atomic import AtomicDB
 from eth.vm.base import VM
-from eth.vm.message import Message
 from eth._utils.address import generate_contract_address
 
 from ogevm.abi.codec import decode_revert_reason
 from ogevm.abi.contract import ContractInterface
 from ogevm.constants import (
+    INFERENCE_REGISTRY_ADDRESS,
     DEV_ACCOUNT_BALANCE,
     DEV_BLOCK_GAS_LIMIT,
     DEV_CHAIN_ID,
@@ -35,6 +35,8 @@ from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.precompile.modes import InlineProvider
 from ogevm.vm.accounts import DEV_ACCOUNTS, DevAccount
 from ogevm.vm.blocks import PendingBlock
+from ogevm.vm.calls import execute_call
+from ogevm.verify.registry import RegistryConfig
 from ogevm.vm.forks import InferencePragueVM
 
 DEFAULT_GAS = 10_000_000
@@ -53,12 +55,15 @@ def genesis_params(gas_limit: int = DEV_BLOCK_GAS_LIMIT) -> dict[str, Any]:
     }
 
 
-def genesis_state(accounts: Sequence[DevAccount] = DEV_ACCOUNTS) -> dict[bytes, dict]:
-    """Each development account with ``DEV_ACCOUNT_BALANCE`` wei."""
-    return {
+def genesis_state(accounts: Sequence[DevAccount] = DEV_ACCOUNTS,
+                  registry: RegistryConfig = RegistryConfig()) -> dict[bytes, dict]:
+    """Each development account with ``DEV_ACCOUNT_BALANCE`` wei, and the node registry."""
+    state = {
         account.address: {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
         for account in accounts
     }
+    state[INFERENCE_REGISTRY_ADDRESS] = registry.genesis_account()
+    return state
 
 
 def chain_class(vm_class: Type[VM], chain_id: int = DEV_CHAIN_ID) -> Type[Chain]:
@@ -109,7 +114,6 @@ class DevChain:
         self.vm_class = vm_class.with_provider(InlineProvider(self.models, self.runtime))
         self.accounts = tuple(accounts)
         self.chain = chain_class(self.vm_class).from_genesis(AtomicDB(), genesis_params(), genesis_state(accounts))
-        self._clock = GENESIS_TIMESTAMP
 
     # --- models -----------------------------------------------------------------
     def add_model(self, model: bytes | Path | str) -> ModelInfo:
@@ -150,7 +154,7 @@ class DevChain:
         return unsigned.as_signed_transaction(account.private_key, chain_id=self.chain.chain_id)
 
     def mine(self, transactions: Sequence[SignedTransactionAPI] = (), vm_class: Type[VM] | None = None,
-             extra_data: bytes = EMPTY_BUNDLE_ROOT) -> tuple[BlockAPI, list[TxResult]]:
+             extra_data: bytes = EMPTY_BUNDLE_ROOT, timestamp: int | None = None) -> tuple[BlockAPI, list[TxResult]]:
         """Mine one block with ``transactions`` in order (INLINE unless ``vm_class`` says).
 
         ``extra_data`` defaults to the root of an empty inference bundle: INLINE blocks
@@ -158,8 +162,7 @@ class DevChain:
 
         Raises :class:`InvalidTransaction` (nothing mined) if one cannot be included.
         """
-        self._clock += 1
-        pending = PendingBlock(self.chain, vm_class or self.vm_class, timestamp=self._clock)
+        pending = PendingBlock(self.chain, vm_class or self.vm_class, timestamp=timestamp)
         for transaction in transactions:
             pending.apply(transaction)
         block = pending.seal(extra_data)
@@ -194,17 +197,8 @@ class DevChain:
     def execute_call(self, to: bytes, data: bytes, sender: bytes | None = None, value: int = 0,
                      gas: int = DEFAULT_GAS) -> ComputationAPI:
         """The computation of a call on the head state; the state is left unchanged."""
-        sender = sender or self.accounts[0].address
         state = self.chain.get_vm(self.chain.create_header_from_parent(self.head)).state
-        snapshot = state.snapshot()
-        try:
-            message = Message(gas=gas, to=to, sender=sender, value=value, data=data, code=state.get_code(to))
-            context = state.get_transaction_context_class()(gas_price=0, origin=sender)
-            if value:
-                state.delta_balance(sender, value)  # calls are not charged; fund the transfer
-            return state.computation_class.apply_message(state, message, context)
-        finally:
-            state.revert(snapshot)
+        return execute_call(state, to, data, sender or self.accounts[0].address, value, gas)
 
     # --- contracts --------------------------------------------------------------------
     def deploy(self, interface: ContractInterface, *args: Any, sender: DevAccount | int = 0,

@@ -1,4 +1,4 @@
-"""Inference forks of py-evm: Cancun and Prague with the precompile at ``0x…F4``.
+"""Inference forks of py-evm: Cancun and Prague with the precompiles at ``0x…F4`` and ``0x…F5``.
 
 :func:`with_inference` derives a fork from any py-evm VM by adding to its inherited
 precompile table (as each py-evm fork does) and by giving each transaction a context
@@ -17,7 +17,8 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.prague import PragueVM
 
 from ogevm.abc import ResultsProvider
-from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.constants import ATTESTATION_PRECOMPILE_ADDRESS, INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.precompile.attestation import attestation_precompile
 from ogevm.precompile.inference import inference_precompile
 from ogevm.records import ZERO_HASH, RequestId
 
@@ -32,6 +33,7 @@ def with_inference(base: Type[VM]) -> Type[VM]:
         _precompiles = {
             **base_computation.get_precompiles(),
             INFERENCE_PRECOMPILE_ADDRESS: inference_precompile,
+            ATTESTATION_PRECOMPILE_ADDRESS: attestation_precompile,
         }
 
     class TransactionContext(base_context):
