@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 
 from ogevm.constants import MAX_MODEL_BYTES
-from ogevm.errors import InvalidModel, ModelNotFound, ModelTooLarge
+from ogevm.errors import InvalidModel, ModelIntegrityError, ModelNotFound, ModelStoreError, ModelTooLarge
 from ogevm.models.cid import compute_cid, verify_cid
 from ogevm.models.cost import model_gas_per_sample
 
@@ -115,10 +115,18 @@ class ModelStore(Mapping[str, ModelInfo]):
         self._infos: dict[str, ModelInfo] = {}
         self._memory: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        #: Files of ``directory`` that could not be loaded, with the reason.
+        self.skipped: dict[Path, str] = {}
         if self._directory is not None:
             self._directory.mkdir(parents=True, exist_ok=True)
             for path in sorted(self._directory.glob("*.onnx")):
-                self.add(path.read_bytes())
+                try:
+                    info = self.add(path.read_bytes())
+                except ModelStoreError as exc:
+                    self.skipped[path] = str(exc)
+                    continue
+                if path.stem != info.cid:
+                    self.skipped[path] = f"file name is not the CID of its bytes ({info.cid})"
 
     def add(self, data: bytes) -> ModelInfo:
         """Validate and store ``data``; return its catalogue entry (idempotent)."""
@@ -148,7 +156,10 @@ class ModelStore(Mapping[str, ModelInfo]):
         if self._directory is None:
             data = self._memory[cid]
         else:
-            data = (self._directory / f"{cid}.onnx").read_bytes()
+            try:
+                data = (self._directory / f"{cid}.onnx").read_bytes()
+            except OSError as exc:
+                raise ModelIntegrityError(f"stored model {cid} cannot be read: {exc.strerror}") from exc
         verify_cid(cid, data)
         return data
 
