@@ -10,20 +10,18 @@ from __future__ import annotations
 import time
 
 from eth.db.atomic import AtomicDB
-from eth_keys import keys
 from rich.console import Console
 from rich.table import Table
 
 from ogevm.abi.codec import decode_revert_reason
 from ogevm.abi.types import InferenceMode
 from ogevm.fixtures import fixture_contract, fixture_model
+from ogevm.pipe.executor import InferenceExecutor
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.validator import BlockValidator
 from ogevm.precompile.modes import ReplayProvider
+from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.chain import DevChain, chain_class, genesis_params, genesis_state
-
-DEMO_NODE_KEY = keys.PrivateKey(b"\x0d" * 32)  # development inference node; never use for real
-
 
 def run_demo(console: Console | None = None, burst: int = 12) -> dict:
     """Run the demo and print what happened; return the per-tx rows and timings."""
@@ -41,7 +39,10 @@ def run_demo(console: Console | None = None, burst: int = 12) -> dict:
     dependent = chain.deploy(fixture_contract("DependentInference"))
     caller = chain.deploy(fixture_contract("InferenceCaller"))
 
-    pipeline = Pipeline(chain, DEMO_NODE_KEY)
+    pipeline = Pipeline(chain, executor=InferenceExecutor(chain.runtime, enclave=SimulatedEnclave()))
+    pipeline.register_enclave()
+    console.print(f"registered a [yellow]SIMULATED[/yellow] TEE enclave 0x{pipeline.executor.enclave.address.hex()} "
+                  "(no enclave hardware here: its attestation is signed by the development vendor root)")
     plan = _burst(chain, burst, forecast_heavy, forecast_linear, mixed, dependent, caller, linear, log)
     nonces = {}
     submitted = []
@@ -67,7 +68,7 @@ def run_demo(console: Console | None = None, burst: int = 12) -> dict:
                   f"{len(built.records)} inference records committed in extra_data")
 
     replica = _model_free_replica(chain)
-    validator = BlockValidator(replica, chain.base_vm_class, dict(chain.models), {pipeline.executor.node})
+    validator = BlockValidator(replica, chain.base_vm_class, dict(chain.models))
     for number in range(1, built.block.number):
         validator.import_block(chain.chain.get_canonical_block_by_number(number), [])
     start = time.perf_counter()
@@ -102,9 +103,9 @@ def _burst(chain, burst, forecast_heavy, forecast_linear, mixed, dependent, call
                      forecast_heavy, forecast_heavy.interface.function("forecast").encode(features64(i))))
     plan.append(("PriceForecast(linear).forecast", "VANILLA", 6, forecast_linear,
                  forecast_linear.interface.function("forecast").encode(four)))
-    plan.append(("MixedModes.compareWithModes", "ZKML+TEE", 7, mixed,
+    plan.append(("MixedModes.compareWithModes", "VANILLA+TEE(sim)", 7, mixed,
                  mixed.interface.function("compareWithModes").encode(
-                     linear.cid, linear.cid, "x", "y", four, InferenceMode.ZKML, InferenceMode.TEE)))
+                     linear.cid, linear.cid, "x", "y", four, InferenceMode.VANILLA, InferenceMode.TEE)))
     plan.append(("DependentInference.chain", "VANILLA x2", 8, dependent,
                  dependent.interface.function("chain").encode(linear.cid, log.cid, "x", "y", four)))
     bad = ModelInferenceRequest(InferenceMode.VANILLA, log.cid,

@@ -1,9 +1,11 @@
 """A block's inference bundle: its ordered records and the trie root in ``extra_data``.
 
 Record ``i`` is stored in a hexary trie under ``rlp(i)`` (as transactions are), as
-``rlp([tx_hash, index, digest, mode, model_cid, output, error, node, signature])``
-where ``output`` is the ABI-encoded ``ModelOutput`` (empty for an error) and ``error``
-the reason (empty for an output). The 32-byte root is the header's ``extra_data``.
+``rlp([tx_hash, index, digest, mode, model_cid, output, error, node, signature,
+attestation, proof])`` where ``output`` is the ABI-encoded ``ModelOutput`` (empty for an
+error), ``error`` the reason (empty for an output), ``attestation`` the TEE attestation
+document and ``proof`` the ZKML proof (each empty when the mode has none). The 32-byte
+root is the header's ``extra_data``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class InferenceRecord:
     model_cid: str
     node: bytes
     signature: bytes
+    attestation: bytes = b""
+    proof: bytes = b""
 
     @property
     def request_id(self) -> RequestId:
@@ -39,17 +43,18 @@ class InferenceRecord:
         output = encode_output(r.output) if r.output is not None else b""
         return rlp.encode([r.request_id.tx_hash, r.request_id.index, r.digest, int(self.mode),
                            self.model_cid.encode(), output, (r.error or "").encode(), self.node,
-                           self.signature])
+                           self.signature, self.attestation, self.proof])
 
     @classmethod
     def decode(cls, data: bytes) -> "InferenceRecord":
         """Inverse of :meth:`encode`. Raises ``rlp.DecodingError`` / ValueError on bad data."""
-        tx_hash, index, digest, mode, cid, output, error, node, signature = rlp.decode(data)
+        tx_hash, index, digest, mode, cid, output, error, node, signature, attestation, proof = rlp.decode(data)
         result = InferenceResult(
             RequestId(tx_hash, int.from_bytes(index, "big")), digest,
             output=decode_output(output) if output else None, error=error.decode() if error else None,
         )
-        return cls(result, InferenceMode(int.from_bytes(mode, "big")), cid.decode(), node, signature)
+        return cls(result, InferenceMode(int.from_bytes(mode, "big")), cid.decode(), node, signature,
+                   attestation, proof)
 
 
 EMPTY_BUNDLE_ROOT = HexaryTrie({}).root_hash

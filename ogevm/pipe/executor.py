@@ -19,12 +19,15 @@ import numpy as np
 from eth_keys import keys
 
 from ogevm.abc import ExecutorBackend
+from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError, UnknownModel
 from ogevm.models.binding import encode_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.records import InferenceRequest, InferenceResult
+from ogevm.verify.tee import SimulatedEnclave
 from ogevm.verify.vanilla import sign_result
+from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 
 
 class ThreadPoolBackend(ExecutorBackend):
@@ -51,16 +54,19 @@ class _Job:
 class InferenceExecutor:
     """Runs requests on a backend, batched by model, and signs each result as a node.
 
-    ``max_batch`` caps the samples in one stacked run; ``batching=False`` runs every
-    request on its own (the baseline the benchmark compares with).
+    VANILLA (and ZKML) results are signed with ``node_key``; TEE results by ``enclave``
+    (a SIMULATED enclave here), with its attestation attached. ``max_batch`` caps the
+    samples in one stacked run; ``batching=False`` runs every request on its own (the
+    baseline the benchmark compares with).
     """
 
-    def __init__(self, runtime: ModelRuntime, node_key: keys.PrivateKey,
+    def __init__(self, runtime: ModelRuntime, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
                  backend: ExecutorBackend | None = None, batching: bool = True,
-                 max_batch: int = 64) -> None:
+                 max_batch: int = 64, enclave: SimulatedEnclave | None = None) -> None:
         self.runtime = runtime
         self.node_key = node_key
         self.node = node_key.public_key.to_canonical_address()
+        self.enclave = enclave
         self.backend = backend or ThreadPoolBackend()
         self.batching = batching
         self.max_batch = max_batch
@@ -129,5 +135,8 @@ class InferenceExecutor:
         return InferenceResult(request.id, request.digest, output=output)
 
     def _record(self, request: InferenceRequest, result: InferenceResult) -> InferenceRecord:
-        return InferenceRecord(result, request.call.mode, request.model_cid, self.node,
-                               sign_result(self.node_key, result))
+        mode = request.call.mode
+        if mode is InferenceMode.TEE and self.enclave is not None:
+            return InferenceRecord(result, mode, request.model_cid, self.enclave.address,
+                                   self.enclave.sign(result), attestation=self.enclave.attestation.encode())
+        return InferenceRecord(result, mode, request.model_cid, self.node, sign_result(self.node_key, result))

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from eth.abc import SignedTransactionAPI
 from eth_keys import keys
 
-from ogevm.errors import InvalidTransaction
+from ogevm.constants import INFERENCE_REGISTRY_ADDRESS
+from ogevm.errors import InvalidTransaction, OgevmError, TransactionFailed
+from ogevm.verify.registry import registry_interface
 from ogevm.pipe.admission import AdmissionRules
 from ogevm.pipe.builder import BlockBuilder, BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor
 from ogevm.pipe.mempool import PoolEntry, TxPool, TxState
 from ogevm.precompile.modes import CaptureProvider
 from ogevm.vm.blocks import PendingBlock
+from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.chain import DevChain
 
 
@@ -34,14 +37,25 @@ class PipeConfig:
 class Pipeline:
     """PIPE on ``chain``: its models feed the executor, its chain receives the blocks."""
 
-    def __init__(self, chain: DevChain, node_key: keys.PrivateKey, executor: InferenceExecutor | None = None,
-                 config: PipeConfig = PipeConfig()) -> None:
+    def __init__(self, chain: DevChain, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
+                 executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig()) -> None:
         self.chain = chain
         self.config = config
         self.executor = executor or InferenceExecutor(chain.runtime, node_key)
         head = chain.head
         self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool_capacity)
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
+
+    def register_enclave(self) -> None:
+        """Register the executor's enclave in the on-chain registry (a dev-chain shortcut:
+        the attestation goes in a transaction mined at once). Raises TransactionFailed."""
+        enclave = self.executor.enclave
+        if enclave is None:
+            raise OgevmError("this pipeline's executor has no enclave")
+        function = registry_interface().function("registerTEE")
+        result = self.chain.send(0, INFERENCE_REGISTRY_ADDRESS, function.encode(enclave.attestation.encode()))
+        if not result.success:
+            raise TransactionFailed(result.revert_reason, result.return_data)
 
     # --- intake -----------------------------------------------------------------
     def submit(self, tx: SignedTransactionAPI) -> bytes:

@@ -1,15 +1,16 @@
 """The validator: imports a PIPE block with its bundle, without any model.
 
 Checks are layered, cheapest first: the bundle's trie root against ``extra_data``;
-every record's signature against the trusted inference nodes; the records' order
-against the block's transactions; then the block is replayed in REPLAY mode and must
-use exactly the bundle's records, in order, diverge nowhere, and reach the header's
-state root. Any failure raises :class:`~ogevm.errors.InvalidBlock` and imports nothing.
+the records' order against the block's transactions; every record against its mode's
+promise (signature, attestation, proof) and the inference-node registry as the parent
+block's state holds it; then the block is replayed in REPLAY mode and must use exactly
+the bundle's records, in order, diverge nowhere, and reach the header's state root.
+Any failure raises :class:`~ogevm.errors.InvalidBlock` and imports nothing.
 """
 
 from __future__ import annotations
 
-from typing import Collection, Mapping, Sequence, Type
+from typing import Mapping, Sequence, Type
 
 from eth.abc import BlockAPI, ChainAPI
 from eth.vm.base import VM
@@ -20,7 +21,8 @@ from ogevm.errors import InvalidBlock
 from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord, bundle_root
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.verify.vanilla import recover_signer
+from ogevm.verify.records import InvalidRecord, ProofChecker, verify_record
+from ogevm.verify.registry import RegistryView
 
 _HEADER_FIELDS = ("state_root", "receipt_root", "gas_used", "bloom", "transaction_root")
 
@@ -28,16 +30,16 @@ _HEADER_FIELDS = ("state_root", "receipt_root", "gas_used", "bloom", "transactio
 class BlockValidator:
     """Validates and imports PIPE blocks onto ``chain``.
 
-    ``catalogue`` holds model descriptions only (no model bytes); ``trusted_nodes`` the
-    addresses of inference nodes whose signed results are accepted.
+    ``catalogue`` holds model descriptions only (no model bytes); which nodes may sign
+    results comes from the registry on chain; ``proofs`` verifies ZKML proofs.
     """
 
     def __init__(self, chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo],
-                 trusted_nodes: Collection[bytes]) -> None:
+                 proofs: ProofChecker | None = None) -> None:
         self.chain = chain
         self.vm_class = vm_class
         self.catalogue = catalogue
-        self.trusted_nodes = set(trusted_nodes)
+        self.proofs = proofs
 
     def import_block(self, block: BlockAPI, records: Sequence[InferenceRecord]) -> BlockAPI:
         """Validate ``block`` with its bundle ``records`` and make it the canonical head.
@@ -46,13 +48,18 @@ class BlockValidator:
         """
         if bundle_root(records) != block.header.extra_data:
             raise InvalidBlock("inference bundle does not match the root in extra_data")
-        self._check_signatures(records)
         self._check_order(block, records)
+        parent = self.chain.get_block_header_by_hash(block.header.parent_hash)
+        registry = RegistryView(self.chain.get_vm(parent).state)
+        for i, record in enumerate(records):
+            try:
+                verify_record(record, registry, block.header.timestamp, self.proofs)
+            except InvalidRecord as exc:
+                raise InvalidBlock(f"record {i} ({record.request_id}): {exc.reason}") from exc
         results = {record.request_id: record.result for record in records}
         if len(results) != len(records):
             raise InvalidBlock("inference bundle lists a request twice")
         provider = ReplayProvider(self.catalogue, results)
-        parent = self.chain.get_block_header_by_hash(block.header.parent_hash)
         vm = self.vm_class.with_provider(provider)(
             header=self.vm_class.create_header_from_parent(parent),
             chaindb=self.chain.chaindb,
@@ -77,14 +84,6 @@ class BlockValidator:
             raise InvalidBlock(f"replay does not reproduce the header: {', '.join(fields) or 'header'} differ")
         self.chain.persist_block(imported)
         return imported
-
-    def _check_signatures(self, records: Sequence[InferenceRecord]) -> None:
-        for i, record in enumerate(records):
-            signer = recover_signer(record.result, record.signature)
-            if signer is None or signer != record.node:
-                raise InvalidBlock(f"record {i} ({record.request_id}): bad signature")
-            if signer not in self.trusted_nodes:
-                raise InvalidBlock(f"record {i} ({record.request_id}): node 0x{signer.hex()} is not trusted")
 
     @staticmethod
     def _check_order(block: BlockAPI, records: Sequence[InferenceRecord]) -> None:

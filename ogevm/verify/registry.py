@@ -16,12 +16,19 @@ from eth_utils import keccak
 from ogevm.abi.contract import ContractInterface
 from ogevm.constants import DEV_MAX_ATTESTATION_AGE, INFERENCE_REGISTRY_ADDRESS
 from ogevm.fixtures import fixture_contract
-from ogevm.vm.accounts import DEV_ACCOUNTS
+from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_INFERENCE_NODE_KEY
 from ogevm.vm.calls import call_function
 from ogevm.verify.tee import DEV_VENDOR_ROOT_KEY, SIMULATED_ENCLAVE_MEASUREMENT
 
 # Storage layout of InferenceNodeRegistry (checked by a test against its getters).
-_OWNER_SLOT, _VENDOR_SLOT, _MAX_AGE_SLOT, _MEASUREMENTS_SLOT = 0, 1, 2, 3
+_OWNER_SLOT, _VENDOR_SLOT, _MAX_AGE_SLOT, _MEASUREMENTS_SLOT, _NODES_SLOT = 0, 1, 2, 3, 4
+
+#: Mode bits of the registry.
+VANILLA_BIT, ZKML_BIT, TEE_BIT = 1, 2, 4
+
+
+def _mapping_slot(key: bytes, slot: int) -> int:
+    return int.from_bytes(keccak(key.rjust(32, b"\x00") + slot.to_bytes(32, "big")), "big")
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +44,9 @@ class RegistryConfig:
     vendor_root: bytes = DEV_VENDOR_ROOT_KEY.public_key.to_canonical_address()
     max_attestation_age: int = DEV_MAX_ATTESTATION_AGE
     measurements: tuple[bytes, ...] = field(default=(SIMULATED_ENCLAVE_MEASUREMENT,))
+    #: Nodes registered at genesis: (address, mode bits). VANILLA and ZKML only.
+    nodes: tuple[tuple[bytes, int], ...] = field(
+        default=((DEV_INFERENCE_NODE_KEY.public_key.to_canonical_address(), VANILLA_BIT | ZKML_BIT),))
 
     def genesis_account(self) -> dict:
         """The registry's account in a genesis state: runtime code and initial storage."""
@@ -46,8 +56,9 @@ class RegistryConfig:
             _MAX_AGE_SLOT: self.max_attestation_age,
         }
         for measurement in self.measurements:
-            slot = keccak(measurement + _MEASUREMENTS_SLOT.to_bytes(32, "big"))
-            storage[int.from_bytes(slot, "big")] = 1
+            storage[_mapping_slot(measurement, _MEASUREMENTS_SLOT)] = 1
+        for node, modes in self.nodes:
+            storage[_mapping_slot(node, _NODES_SLOT)] = modes  # Node.modes, the struct's first slot
         return {"balance": 0, "nonce": 1, "code": registry_interface().runtime_code, "storage": storage}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_keys import keys
+from eth_utils import keccak
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -43,3 +44,8 @@ class DevAccount:
 
 
 DEV_ACCOUNTS = tuple(DevAccount(keys.PrivateKey(bytes.fromhex(k))) for k in _DEV_KEYS)
+
+
+#: The development inference node, registered at genesis for VANILLA and ZKML results.
+#: Derived from a public label: anyone can sign as it. Development chains only.
+DEV_INFERENCE_NODE_KEY = keys.PrivateKey(keccak(b"ogevm development inference node (not secret)"))
