@@ -6,6 +6,7 @@ Implementations: results providers in :mod:`ogevm.precompile.modes`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from concurrent.futures import Future
 
 from ogevm.models.store import ModelInfo
 from ogevm.records import InferenceRequest, InferenceResult
@@ -35,11 +36,11 @@ class ExecutorBackend(ABC):
     """Where the inference executor runs its jobs (a thread pool here; Ray can implement it)."""
 
     @abstractmethod
-    def map(self, fn, items: list) -> list:
-        """``[fn(item) for item in items]`` computed in parallel, in order.
+    def submit(self, fn, item) -> Future:
+        """Run ``fn(item)`` on a worker; the future holds its result.
 
-        ``fn`` never raises for a bad request (it returns an error result); anything it
-        raises is a bug and propagates.
+        ``fn`` never raises for a bad request (it returns error results); anything it
+        raises is a bug and is set on the future.
         """
 
     @abstractmethod

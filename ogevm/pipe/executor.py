@@ -11,7 +11,7 @@ way on replay everywhere.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -37,8 +37,8 @@ class ThreadPoolBackend(ExecutorBackend):
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ogevm-infer")
 
-    def map(self, fn, items: list) -> list:
-        return list(self._pool.map(fn, items))
+    def submit(self, fn, item) -> Future:
+        return self._pool.submit(fn, item)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -73,11 +73,21 @@ class InferenceExecutor:
 
     def execute(self, requests: Sequence[InferenceRequest]) -> list[InferenceRecord]:
         """Signed records for ``requests``, in the same order. Never raises for bad requests."""
-        jobs = self._plan(requests)
-        results = {}
-        for job_results in self.backend.map(self._run_job, jobs):
-            results.update({r.request_id: r for r in job_results})
-        return [self._record(request, results[request.id]) for request in requests]
+        futures = self.submit(requests)
+        wait(futures)
+        records = {r.request_id: r for future in futures for r in future.result()}
+        return [records[request.id] for request in requests]
+
+    def submit(self, requests: Sequence[InferenceRequest]) -> list[Future]:
+        """Start ``requests`` without waiting: one future of signed records per job.
+
+        Jobs finish independently, so a slow model does not hold back the others' records.
+        """
+        return [self.backend.submit(self._run_and_sign, job) for job in self._plan(requests)]
+
+    def _run_and_sign(self, job: _Job) -> list[InferenceRecord]:
+        results = {r.request_id: r for r in self._run_job(job)}
+        return [self._record(request, results[request.id]) for request in job.requests]
 
     def _plan(self, requests: Sequence[InferenceRequest]) -> list[_Job]:
         groups: dict[tuple, list[InferenceRequest]] = {}

@@ -7,6 +7,7 @@ used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a b
 
 from __future__ import annotations
 
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
 from eth.abc import SignedTransactionAPI
@@ -18,7 +19,7 @@ from ogevm.verify.registry import registry_interface
 from ogevm.pipe.admission import AdmissionRules
 from ogevm.pipe.builder import BlockBuilder, BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor
-from ogevm.pipe.mempool import PoolEntry, TxPool, TxState
+from ogevm.pipe.mempool import TERMINAL, PoolEntry, TxPool, TxState
 from ogevm.precompile.modes import CaptureProvider
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
@@ -45,6 +46,9 @@ class Pipeline:
         head = chain.head
         self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool_capacity)
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
+        self._in_flight: set = set()
+        #: Called (from a worker thread) whenever inference results arrive.
+        self.on_progress = None
 
     def register_enclave(self) -> None:
         """Register the executor's enclave in the on-chain registry (a dev-chain shortcut:
@@ -65,27 +69,54 @@ class Pipeline:
         return self.pool.add(tx, self.chain.state(), base_fee)
 
     # --- rounds -------------------------------------------------------------------
-    def prepare(self) -> int:
-        """Simulate and execute until executable txs are ready; return requests executed."""
-        executed = 0
-        for _ in range(self.config.max_rounds + 1):
-            missing = self._simulate_all()
-            if not missing:
-                break
-            for entry, requests in missing:
+    def advance(self) -> list[Future]:
+        """One step of the rounds, without waiting: simulate every executable tx, then
+        start the missing requests that are not running yet. Returns their futures.
+
+        When a job finishes its records are stored and ``on_progress`` is called; the next
+        ``advance`` simulates again with them (dependent requests appear then).
+        """
+        with self.pool.lock:
+            work = []
+            for entry, requests in self._simulate_all():
+                fresh = [r for r in requests if r.id not in self._in_flight]
+                if not fresh:
+                    self.pool.set_state(entry, TxState.INFERRING)
+                    continue
                 if entry.rounds >= self.config.max_rounds:
                     self.pool.set_state(entry, TxState.REJECTED,
                                         f"inference did not settle after {self.config.max_rounds} rounds")
                     continue
                 entry.rounds += 1
                 self.pool.set_state(entry, TxState.INFERRING)
-            work = [(e, r) for e, r in missing if e.state is TxState.INFERRING]
-            records = self.executor.execute([r for _, reqs in work for r in reqs])
-            executed += len(records)
-            for record in records:
-                entry = self.pool.get(record.request_id.tx_hash)
-                entry.records[record.request_id] = record
+                work.extend(fresh)
+                self._in_flight.update(r.id for r in fresh)
+        futures = self.executor.submit(work) if work else []
+        for future in futures:
+            future.add_done_callback(self._store)
+        return futures
+
+    def prepare(self) -> int:
+        """Run the rounds to the end: every executable tx ready, rejected, or out of rounds.
+
+        Returns how many requests were executed.
+        """
+        executed = 0
+        while futures := self.advance():
+            wait(futures)
+            executed += sum(len(f.result()) for f in futures)
         return executed
+
+    def _store(self, future: Future) -> None:
+        records = future.result()  # the executor turns every bad request into a result
+        with self.pool.lock:
+            for record in records:
+                self._in_flight.discard(record.request_id)
+                entry = self.pool.get(record.request_id.tx_hash)
+                if entry is not None and entry.state not in TERMINAL:
+                    entry.records[record.request_id] = record
+        if self.on_progress is not None:
+            self.on_progress()
 
     def _simulate_all(self) -> list[tuple[PoolEntry, list]]:
         """One CAPTURE simulation of every executable run of txs; returns what is missing."""

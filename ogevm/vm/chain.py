@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Sequence, Type
 
 from eth import constants as eth_constants
-from eth.abc import BlockAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import AtomicDatabaseAPI, BlockAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import Chain
 from eth.db.atomic import AtomicDB
+from eth.db.chain import ChainDB
+from eth.exceptions import CanonicalHeadNotFound
 from eth.vm.base import VM
 from eth._utils.address import generate_contract_address
 
@@ -103,17 +105,25 @@ class DevChain:
     """A funded development chain whose precompile runs models INLINE.
 
     ``models`` is the store of models the chain knows; add more with :meth:`add_model`.
-    ``vm_class`` is the inference fork (Prague by default).
+    ``vm_class`` is the inference fork (Prague by default). With ``db`` holding a chain
+    already, the chain resumes from its head; otherwise it starts from the dev genesis.
     """
 
     def __init__(self, models: ModelStore | None = None, vm_class: Type[VM] = InferencePragueVM,
-                 accounts: Sequence[DevAccount] = DEV_ACCOUNTS) -> None:
+                 accounts: Sequence[DevAccount] = DEV_ACCOUNTS, db: AtomicDatabaseAPI | None = None) -> None:
         self.models = models if models is not None else ModelStore()
         self.runtime = ModelRuntime(self.models)
         self.base_vm_class = vm_class
         self.vm_class = vm_class.with_provider(InlineProvider(self.models, self.runtime))
         self.accounts = tuple(accounts)
-        self.chain = chain_class(self.vm_class).from_genesis(AtomicDB(), genesis_params(), genesis_state(accounts))
+        klass = chain_class(self.vm_class)
+        db = db if db is not None else AtomicDB()
+        try:
+            ChainDB(db).get_canonical_head()
+        except CanonicalHeadNotFound:
+            self.chain = klass.from_genesis(db, genesis_params(), genesis_state(accounts))
+        else:
+            self.chain = klass(db)  # an existing database: resume from its head
 
     # --- models -----------------------------------------------------------------
     def add_model(self, model: bytes | Path | str) -> ModelInfo:
