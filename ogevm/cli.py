@@ -21,7 +21,15 @@ def default_data_dir() -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ogevm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run SolidML example contracts on an in-process chain")
+    commands.add_parser("demo", help="run SolidML example contracts through PIPE on an in-process chain")
+    node = commands.add_parser("node", help="run a local JSON-RPC dev node (like anvil) with PIPE inside")
+    node.add_argument("--host", default="127.0.0.1")
+    node.add_argument("--port", type=int, default=8545)
+    node.add_argument("--data-dir", type=Path, default=default_data_dir())
+    node.add_argument("--in-memory", action="store_true", help="keep nothing on disk")
+    node.add_argument("--block-time", type=float, default=0.0, help="seconds between blocks; 0 = automine")
+    node.add_argument("--models", type=Path, help="a folder of .onnx files to add at start")
+    node.add_argument("--workers", type=int, default=2, help="inference worker threads")
     models = commands.add_parser("models", help="manage the models of a data directory")
     models.add_argument("--data-dir", type=Path, default=default_data_dir())
     model_commands = models.add_subparsers(dest="action", required=True)
@@ -35,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             from ogevm.demo import run_demo
 
             run_demo(console)
+        elif args.command == "node":
+            from ogevm.node.run import run_node
+
+            run_node(args, console)
         elif args.command == "models":
             _models(args, console)
     except (OgevmError, OSError) as exc:

@@ -20,9 +20,8 @@ FLOOR_GAS_PER_TOKEN = 10
 TX_BASE_GAS = 21_000
 
 
-def floor_gas(transaction: SignedTransactionAPI) -> int:
-    """EIP-7623 floor gas of ``transaction`` (py-evm does not check it at admission)."""
-    data = transaction.data
+def floor_gas(data: bytes) -> int:
+    """EIP-7623 floor gas of a transaction with calldata ``data`` (py-evm does not check it)."""
     zeros = data.count(0)
     tokens = zeros + 4 * (len(data) - zeros)
     return TX_BASE_GAS + FLOOR_GAS_PER_TOKEN * tokens
@@ -54,9 +53,9 @@ class AdmissionRules:
         if transaction.gas < transaction.intrinsic_gas:
             raise TransactionRejected(
                 f"intrinsic gas too low: {transaction.gas} < {transaction.intrinsic_gas}")
-        if transaction.gas < floor_gas(transaction):
-            raise TransactionRejected(
-                f"gas {transaction.gas} below the EIP-7623 calldata floor {floor_gas(transaction)}")
+        floor = floor_gas(transaction.data)
+        if transaction.gas < floor:
+            raise TransactionRejected(f"gas {transaction.gas} below the EIP-7623 calldata floor {floor}")
         if transaction.max_fee_per_gas < base_fee:
             raise TransactionRejected(
                 f"fee below the minimum: max fee {transaction.max_fee_per_gas} < base fee {base_fee}")

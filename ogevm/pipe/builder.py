@@ -9,7 +9,7 @@ together with the later transactions of its sender, which depend on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence, Type
+from typing import Callable, Mapping, Sequence, Type
 
 from eth.abc import BlockAPI, ChainAPI, ComputationAPI, ReceiptAPI
 from eth.vm.base import VM
@@ -47,8 +47,12 @@ class BlockBuilder:
         self.vm_class = vm_class
         self.catalogue = catalogue
 
-    def build(self, candidates: Sequence[PoolEntry], timestamp: int | None = None) -> BuiltBlock:
+    def build(self, candidates: Sequence[PoolEntry], timestamp: int | None = None,
+              before_seal: Callable[[list[InferenceRecord]], None] | None = None) -> BuiltBlock:
         """Replay ``candidates`` (ready entries) into a new canonical block.
+
+        ``before_seal(records)`` runs before the block is persisted (a node stores the
+        bundle there, so no block is ever on disk without its bundle).
 
         Returns the block and its records; entries that diverged are in ``deferred``,
         entries that cannot be included at all in ``invalid``, with reasons. Entries of a
@@ -77,5 +81,7 @@ class BlockBuilder:
                 continue
             included.append(entry)
             records.extend(entry.records[request.id] for request in provider.used.get(entry.hash, ()))
+        if before_seal is not None:
+            before_seal(records)
         block = pending.seal(extra_data=bundle_root(records))
         return BuiltBlock(block, records, pending.receipts, pending.computations, included, deferred, invalid)

@@ -86,6 +86,8 @@ class TxPool:
         self._finished: dict[bytes, PoolEntry] = {}
         self._arrivals = itertools.count()
         self.lock = threading.RLock()
+        #: Called with each entry that reaches a terminal state (a node persists it).
+        self.on_finish = None
 
     # --- admission ----------------------------------------------------------------
     def add(self, tx: SignedTransactionAPI, state: StateAPI, base_fee: int) -> bytes:
@@ -153,6 +155,8 @@ class TxPool:
         if not queue:
             self._by_sender.pop(entry.sender, None)
         self._finished[entry.hash] = entry
+        if self.on_finish is not None:
+            self.on_finish(entry)
 
     def drop_stale(self, nonce_of) -> None:
         """Reject txs whose nonce the chain has passed (another tx with it was included)."""

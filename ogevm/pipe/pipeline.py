@@ -146,10 +146,13 @@ class Pipeline:
         return missing
 
     # --- blocks ---------------------------------------------------------------------
-    def build_block(self, timestamp: int | None = None) -> BuiltBlock:
-        """Replay the ready txs into a block and settle each one's state."""
+    def build_block(self, timestamp: int | None = None, before_seal=None) -> BuiltBlock:
+        """Replay the ready txs into a block and settle each one's state.
+
+        ``before_seal(records)`` is passed to :meth:`BlockBuilder.build`.
+        """
         ready = [e for e in self.pool.entries() if e.state is TxState.READY]
-        built = self.builder.build(ready, timestamp=timestamp)
+        built = self.builder.build(ready, timestamp=timestamp, before_seal=before_seal)
         for entry in built.included:
             entry.block_number = built.block.number
             self.pool.set_state(entry, TxState.INCLUDED)

@@ -1,0 +1,159 @@
+"""The dev node: a chain in an embedded database, PIPE inside, blocks in the background.
+
+Like anvil: ten funded accounts, chain id 31337, automine (a block as soon as ready
+transactions exist) or a fixed block time. Transactions go through the PIPE pool;
+a background producer simulates, starts inference, and builds blocks from whatever is
+ready, so a slow inference never holds back other transactions. Calls run INLINE.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth.db.atomic import AtomicDB
+from eth.exceptions import TransactionNotFound
+
+from ogevm.errors import TransactionRejected
+from ogevm.models.store import ModelStore
+from ogevm.node.leveldb import LevelDB
+from ogevm.node.storage import NodeStorage
+from ogevm.pipe.builder import BuiltBlock
+from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.mempool import TxState
+from ogevm.pipe.pipeline import Pipeline
+from ogevm.verify.tee import SimulatedEnclave
+from ogevm.vm.chain import DevChain
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """How to run a node. ``data_dir=None`` keeps everything in memory."""
+
+    data_dir: Path | None = None
+    block_time: float = 0.0
+    models_dir: Path | None = None
+    workers: int = 2
+
+
+class DevNode:
+    """A running development node (start with :meth:`start`, stop with :meth:`stop`)."""
+
+    def __init__(self, config: NodeConfig = NodeConfig()) -> None:
+        self.config = config
+        if config.data_dir is not None:
+            data_dir = Path(config.data_dir)
+            self.db = LevelDB(data_dir / "chain")
+            models = ModelStore(data_dir / "models")
+        else:
+            self.db = AtomicDB()
+            models = ModelStore()
+        self.storage = NodeStorage(self.db)
+        self.chain = DevChain(models, db=self.db)
+        if config.models_dir is not None:
+            for path in sorted(Path(config.models_dir).glob("*.onnx")):
+                models.add_file(path)
+        self.enclave = SimulatedEnclave()
+        executor = InferenceExecutor(self.chain.runtime, backend=ThreadPoolBackend(config.workers),
+                                     enclave=self.enclave)
+        self.pipeline = Pipeline(self.chain, executor=executor)
+        self.lock = threading.RLock()
+        self._wake = threading.Event()
+        self.pipeline.on_progress = self._wake.set
+        self.pipeline.pool.on_finish = self._finished
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.blocks_built = 0
+        with self.lock:
+            self.pipeline.register_enclave()
+            if config.data_dir is not None:
+                self._restore_pool()
+
+    # --- lifecycle --------------------------------------------------------------
+    def start(self) -> "DevNode":
+        self._thread = threading.Thread(target=self._produce, name="ogevm-producer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.pipeline.executor.backend.close()
+        if isinstance(self.db, LevelDB):
+            self.db.close()
+
+    # --- transactions --------------------------------------------------------------
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        """Decode and admit a signed transaction; persist it before answering.
+
+        Raises :class:`TransactionRejected` with the reason (also for undecodable bytes).
+        """
+        try:
+            tx = self.chain.vm_class.get_transaction_builder().decode(raw)
+        except Exception as exc:  # rlp and py-evm raise many unrelated types for bad bytes
+            raise TransactionRejected(f"invalid raw transaction: {type(exc).__name__}") from exc
+        with self.lock:
+            tx_hash = self.pipeline.submit(tx)
+            self.storage.put_pooled(tx_hash, bytes(raw))
+        self._wake.set()
+        return tx_hash
+
+    def status(self, tx_hash: bytes) -> dict | None:
+        """``{state, reason, requests, block}`` of a transaction this node accepted."""
+        status = self.pipeline.pool.status(tx_hash)
+        if status is not None:
+            return {"state": status.state.value, "reason": status.reason,
+                    "requests": list(status.requests), "block": status.block_number}
+        stored = self.storage.status(tx_hash)
+        return None if stored is None else {**stored, "requests": []}
+
+    # --- production -------------------------------------------------------------------
+    def _produce(self) -> None:
+        last_block = time.monotonic()
+        while not self._stopped.is_set():
+            interval = self.config.block_time
+            self._wake.wait(timeout=interval if interval > 0 else 0.25)
+            self._wake.clear()
+            if self._stopped.is_set():
+                break
+            with self.lock:
+                self.pipeline.advance()
+                ready = any(e.state is TxState.READY for e in self.pipeline.pool.entries())
+                due = interval > 0 and time.monotonic() - last_block >= interval
+                if (interval == 0 and ready) or due:
+                    self._build()
+                    last_block = time.monotonic()
+                    self._wake.set()  # deferred txs and dependants: look again at once
+
+    def mine(self) -> BuiltBlock:
+        """Build a block now from whatever is ready (``evm_mine``)."""
+        with self.lock:
+            self.pipeline.advance()
+            return self._build()
+
+    def _build(self) -> BuiltBlock:
+        built = self.pipeline.build_block(before_seal=self.storage.put_bundle)
+        self.blocks_built += 1
+        return built
+
+    def _finished(self, entry) -> None:
+        """A tx reached ``included`` or ``rejected``: keep its status, drop its pooled copy."""
+        self.storage.finish(entry.hash, entry.state.value, entry.reason, entry.block_number)
+
+    def _restore_pool(self) -> None:
+        """Re-admit the transactions accepted before a restart that are not on chain yet."""
+        for tx_hash, raw in list(self.storage.pooled()):
+            try:
+                block_number, _ = self.chain.chain.get_canonical_transaction_index(tx_hash)
+            except TransactionNotFound:
+                tx = self.chain.vm_class.get_transaction_builder().decode(raw)
+                try:
+                    self.pipeline.submit(tx)
+                except TransactionRejected as exc:
+                    self.storage.finish(tx_hash, TxState.REJECTED.value, f"after restart: {exc.reason}", None)
+            else:
+                self.storage.finish(tx_hash, TxState.INCLUDED.value, None, block_number)

@@ -1,0 +1,55 @@
+"""``ogevm node``: start a dev node, print its accounts like anvil, serve until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from rich.console import Console
+
+from ogevm.node.node import DevNode, NodeConfig
+from ogevm.node.rpc import RpcMethods
+from ogevm.node.server import RpcServer
+
+
+def run_node(args: argparse.Namespace, console: Console) -> None:
+    config = NodeConfig(data_dir=None if args.in_memory else args.data_dir, block_time=args.block_time,
+                        models_dir=args.models, workers=args.workers)
+    node = DevNode(config).start()
+    server = RpcServer(RpcMethods(node), args.host, args.port)
+    _banner(node, config, console)
+    asyncio.run(_serve(server, node, console))
+
+
+async def _serve(server: RpcServer, node: DevNode, console: Console) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    console.print(f"Listening on http://{server.host}:{server.port}", highlight=False)
+    await stop.wait()
+    console.print("stopping...")
+    await server.stop()
+    node.stop()
+
+
+def _banner(node: DevNode, config: NodeConfig, console: Console) -> None:
+    chain = node.chain
+    console.print("[bold]ogevm dev node[/bold] (PIPE inference: pool -> parallel executor -> replay builder)")
+    console.print(f"Chain ID: {chain.chain.chain_id}   fork: {chain.base_vm_class.fork}   "
+                  f"head: block {chain.head.block_number}")
+    console.print(f"Storage: {config.data_dir or 'in memory'}   "
+                  f"blocks: {'automine' if config.block_time == 0 else f'every {config.block_time}s'}")
+    console.print("\nAvailable Accounts\n==================")
+    for i, account in enumerate(chain.accounts):
+        console.print(f"({i}) {account.checksum_address} (10000 ETH)", highlight=False)
+    console.print("\nPrivate Keys\n==================")
+    for i, account in enumerate(chain.accounts):
+        console.print(f"({i}) 0x{account.private_key.to_bytes().hex()}", highlight=False)
+    console.print(f"\nInference precompile: 0x{'0' * 38}f4   node registry: 0x{'0' * 36}f4f4")
+    console.print(f"TEE enclave: 0x{node.enclave.address.hex()} [yellow](SIMULATED: no enclave hardware; "
+                  "attested by the development vendor root)[/yellow]", highlight=False)
+    console.print(f"Models: {len(chain.models)} loaded" +
+                  (f" ({len(chain.models.skipped)} files skipped)" if chain.models.skipped else ""))
