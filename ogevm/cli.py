@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--block-time", type=float, default=0.0, help="seconds between blocks; 0 = automine")
     node.add_argument("--models", type=Path, help="a folder of .onnx files to add at start")
     node.add_argument("--workers", type=int, default=2, help="inference worker threads")
-    models = commands.add_parser("models", help="manage the models of a data directory")
+    models = commands.add_parser("models", help="manage the models of a data directory or a running node")
     models.add_argument("--data-dir", type=Path, default=default_data_dir())
+    models.add_argument("--rpc", metavar="URL", help="talk to a running node instead (e.g. http://127.0.0.1:8545)")
     model_commands = models.add_subparsers(dest="action", required=True)
     add = model_commands.add_parser("add", help="validate and store an ONNX model")
     add.add_argument("file", type=Path)
@@ -56,16 +57,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _models(args: argparse.Namespace, console: Console) -> None:
-    from ogevm.models.store import ModelStore
-
-    store = ModelStore(args.data_dir / "models")
-    if args.action == "add":
-        info = store.add_file(args.file)
-        console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}")
+    if args.rpc:
+        listing = _rpc_models(args)
     else:
-        for info in store.values():
-            inputs = ", ".join(f"{s.name}:{s.type}{list(s.shape)}" for s in info.inputs)
-            console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}  inputs {inputs}")
+        from ogevm.models.store import ModelStore
+
+        store = ModelStore(args.data_dir / "models")
+        if args.action == "add":
+            info = store.add_file(args.file)
+            console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}", highlight=False)
+            return
+        listing = [{"cid": i.cid, "size": i.size, "gasPerSample": i.gas_per_sample,
+                    "inputs": [{"name": s.name, "type": s.type} for s in i.inputs]} for i in store.values()]
+    if args.action == "add":
+        console.print(listing, highlight=False)
+        return
+    for model in listing:
+        inputs = ", ".join(f"{s['name']}:{s['type']}" for s in model["inputs"])
+        console.print(f"{model['cid']}  {model['size']} bytes  gas/sample {model['gasPerSample']}  inputs {inputs}",
+                      highlight=False)
+
+
+def _rpc_models(args: argparse.Namespace):
+    """``og_addModel`` / ``og_listModels`` on a running node."""
+    import json
+    import urllib.request
+
+    if args.action == "add":
+        method, params = "og_addModel", ["0x" + args.file.read_bytes().hex()]
+    else:
+        method, params = "og_listModels", []
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(args.rpc, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())
+    if "error" in answer:
+        raise OgevmError(answer["error"]["message"])
+    return answer["result"]
 
 
 if __name__ == "__main__":
