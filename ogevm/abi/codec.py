@@ -10,6 +10,7 @@ from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
 from eth_utils import keccak
 
+from ogevm.abi import layout
 from ogevm.abi.types import (
     InferenceMode,
     JsonScalar,
@@ -43,11 +44,11 @@ PANIC_SELECTOR = keccak(text="Panic(uint256)")[:4]
 
 def encode_run_model_inference(request: ModelInferenceRequest) -> bytes:
     """Calldata of ``runModelInference(request)``."""
-    return RUN_MODEL_INFERENCE_SELECTOR + encode([MODEL_INFERENCE_REQUEST], [request])
+    return RUN_MODEL_INFERENCE_SELECTOR + layout.encode_request(request)
 
 
 def decode_run_model_inference(calldata: bytes) -> ModelInferenceRequest:
-    """Decode calldata of ``runModelInference``.
+    """Decode calldata of ``runModelInference`` (canonical ABI layout only).
 
     Raises :class:`MalformedRequest` for an unknown selector, bad ABI or an unknown mode.
     """
@@ -55,50 +56,42 @@ def decode_run_model_inference(calldata: bytes) -> ModelInferenceRequest:
     if selector != RUN_MODEL_INFERENCE_SELECTOR:
         raise MalformedRequest(f"unknown function selector 0x{selector.hex()}")
     try:
-        (raw,) = decode([MODEL_INFERENCE_REQUEST], bytes(calldata[4:]))
-    except (DecodingError, OverflowError, ValueError, UnicodeDecodeError) as exc:
+        mode, cid, model_input = layout.decode_request(bytes(calldata[4:]))
+    except layout.LayoutError as exc:
         raise MalformedRequest("malformed runModelInference calldata") from exc
-    return request_from_abi(raw)
-
-
-def request_from_abi(raw: tuple) -> ModelInferenceRequest:
-    """Build a request from the nested tuples ``eth_abi`` decodes."""
-    mode, cid, (numbers, strings) = raw
     try:
         mode = InferenceMode(mode)
     except ValueError as exc:
         raise MalformedRequest(f"unknown inference mode {mode}") from exc
-    return ModelInferenceRequest(mode, cid, ModelInput(_numbers(numbers), _strings(strings)))
+    return ModelInferenceRequest(mode, cid, model_input)
 
 
 def encode_output(output: ModelOutput) -> bytes:
     """ABI encoding of a ``ModelOutput`` as the function's return data."""
-    return encode([MODEL_OUTPUT], [output])
+    return layout.encode_output(output)
 
 
 def decode_output(data: bytes) -> ModelOutput:
-    """Decode return data of ``runModelInference``."""
-    (raw,) = decode([MODEL_OUTPUT], bytes(data))
-    numbers, strings, jsons, is_simulation = raw
-    return ModelOutput(
-        _numbers(numbers),
-        _strings(strings),
-        tuple(JsonScalar(name, value) for name, value in jsons),
-        is_simulation,
-    )
+    """Decode return data of ``runModelInference``. Raises ``LayoutError`` (a ValueError)."""
+    return layout.decode_output(data)
 
 
 def encode_event_data(inference_id: str, request: ModelInferenceRequest, output: ModelOutput) -> bytes:
     """Data of ``ModelInferenceEvent`` (it has no indexed fields)."""
-    return encode(["string", MODEL_INFERENCE_REQUEST, MODEL_OUTPUT], [inference_id, request, output])
+    return layout.encode_event(inference_id, request, output)
 
 
 def decode_event_data(data: bytes) -> tuple[str, ModelInferenceRequest, ModelOutput]:
-    """Inverse of :func:`encode_event_data`."""
+    """Inverse of :func:`encode_event_data` (via eth_abi: not on a hot path)."""
     inference_id, raw_request, raw_output = decode(
         ["string", MODEL_INFERENCE_REQUEST, MODEL_OUTPUT], bytes(data)
     )
-    return inference_id, request_from_abi(raw_request), decode_output(encode_output(raw_output))
+    mode, cid, (numbers, strings) = raw_request
+    request = ModelInferenceRequest(InferenceMode(mode), cid, ModelInput(_numbers(numbers), _strings(strings)))
+    numbers, strings, jsons, is_simulation = raw_output
+    output = ModelOutput(_numbers(numbers), _strings(strings),
+                         tuple(JsonScalar(name, value) for name, value in jsons), is_simulation)
+    return inference_id, request, output
 
 
 def encode_revert_reason(reason: str) -> bytes:
