@@ -152,35 +152,40 @@ def _exact(name: str, number: Number) -> Fraction:
 
 
 def _float_converter(dtype: np.dtype):
-    info = np.finfo(dtype)
-    limit = Fraction(float(info.max))
+    limit = float(np.finfo(dtype).max)
     scalar = dtype.type
 
     def convert(name: str, number: Number) -> float:
-        exact = Fraction(number.value) if number.decimals == 0 else _exact(name, number)
-        if abs(exact) > limit:
+        value, decimals = number
+        if not -MAX_ABS_DECIMALS <= decimals <= MAX_ABS_DECIMALS:
+            raise InvalidInput(
+                f"tensor {name!r}: decimals {decimals} outside [-{MAX_ABS_DECIMALS}, {MAX_ABS_DECIMALS}]")
+        wide = float(f"{value}e{-decimals}")  # correctly rounded to float64 by the parser
+        if abs(wide) >= limit and abs(_exact(name, number)) > limit:
             raise InvalidInput(f"tensor {name!r}: {number_to_decimal(number)} is out of range for {dtype}")
-        return _round_to(exact, scalar)
+        if scalar is np.float64:
+            return wide
+        narrow = scalar(wide)
+        if float(narrow) == wide:  # representable: rounding through float64 cannot have erred
+            return narrow
+        return _resolve_midpoint(wide, narrow, scalar, lambda: _exact(name, number))
 
     return convert
 
 
-def _round_to(exact: Fraction, scalar: type) -> float:
-    """Round ``exact`` to nearest-even in ``scalar`` (float16/32/64) without double rounding."""
-    wide = float(exact)  # correctly rounded to float64
-    if scalar is np.float64:
-        return wide
-    narrow = scalar(wide)
-    if Fraction(wide) == exact or float(narrow) == wide:
-        return narrow
-    # float64 rounding may have landed exactly on a midpoint of the narrow type:
-    # pick the narrow neighbour truly nearest to the exact value.
+def _resolve_midpoint(wide: float, narrow, scalar: type, exact):
+    """Round to ``scalar`` without double rounding: only a float64 value lying exactly on a
+    midpoint of ``scalar`` can have been rounded twice; then compare with the exact value."""
     toward = np.nextafter(narrow, scalar(math.copysign(math.inf, wide - float(narrow))))
     if Fraction(float(narrow)) + Fraction(float(toward)) != 2 * Fraction(wide):
         return narrow
-    d_narrow = abs(Fraction(float(narrow)) - exact)
-    d_toward = abs(Fraction(float(toward)) - exact)
-    return narrow if d_narrow <= d_toward else toward
+    value = exact()
+    d_narrow = abs(Fraction(float(narrow)) - value)
+    d_toward = abs(Fraction(float(toward)) - value)
+    if d_narrow != d_toward:
+        return narrow if d_narrow < d_toward else toward
+    even = np.uint32 if scalar is np.float32 else np.uint16
+    return narrow if int(narrow.view(even)) % 2 == 0 else toward
 
 
 def _integer_converter(dtype: np.dtype):

@@ -78,7 +78,7 @@ def decode_output(data: bytes) -> ModelOutput:
 
 def encode_event_data(inference_id: str, request: ModelInferenceRequest, output: ModelOutput) -> bytes:
     """Data of ``ModelInferenceEvent`` (it has no indexed fields)."""
-    return layout.encode_event(inference_id, request, output)
+    return layout.encode_event(inference_id, layout.encode_request(request), output)
 
 
 def decode_event_data(data: bytes) -> tuple[str, ModelInferenceRequest, ModelOutput]:

@@ -105,10 +105,14 @@ def encode_output(output: ModelOutput) -> bytes:
     return _uint(WORD) + _output_body(output)
 
 
-def encode_event(inference_id: str, request: ModelInferenceRequest, output: ModelOutput) -> bytes:
-    """``abi.encode(inferenceID, request, output)``: the data of ``ModelInferenceEvent``."""
-    request_body = encode_request(request)[WORD:]
-    return _dynamic_tuple([None, None, None], [_string(inference_id), request_body, _output_body(output)])
+def encode_event(inference_id: str, encoded_request: bytes, output: ModelOutput) -> bytes:
+    """``abi.encode(inferenceID, request, output)``: the data of ``ModelInferenceEvent``.
+
+    ``encoded_request`` is ``abi.encode(request)``; the precompile passes its calldata
+    after the selector, which is exactly that because only the canonical layout decodes.
+    """
+    return _dynamic_tuple([None, None, None],
+                          [_string(inference_id), encoded_request[WORD:], _output_body(output)])
 
 
 # --- decoding --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth.abc import SignedTransactionAPI, StateAPI
+from eth.constants import SECPK1_N
 
 from ogevm.errors import TransactionRejected
 
@@ -44,6 +45,8 @@ class AdmissionRules:
             sender = transaction.sender
         except Exception as exc:  # eth-keys raises several types for bad signatures
             raise TransactionRejected(f"invalid signature: {exc}") from exc
+        if transaction.s > SECPK1_N // 2:
+            raise TransactionRejected("invalid signature: s above secp256k1n/2 (EIP-2)")
         chain_id = getattr(transaction, "chain_id", None)
         if chain_id is not None and chain_id != self.chain_id:
             raise TransactionRejected(f"wrong chain id {chain_id}; this chain is {self.chain_id}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import rlp
+from rlp.sedes import List, big_endian_int, binary
 from trie import HexaryTrie
 
 from ogevm.abi.codec import decode_output, encode_output
@@ -48,14 +49,21 @@ class InferenceRecord:
     @classmethod
     def decode(cls, data: bytes) -> "InferenceRecord":
         """Inverse of :meth:`encode`. Raises ``rlp.DecodingError`` / ValueError on bad data."""
-        tx_hash, index, digest, mode, cid, output, error, node, signature, attestation, proof = rlp.decode(data)
+        tx_hash, index, digest, mode, cid, output, error, node, signature, attestation, proof = rlp.decode(
+            data, sedes=_RECORD_SEDES)
         result = InferenceResult(
-            RequestId(tx_hash, int.from_bytes(index, "big")), digest,
+            RequestId(tx_hash, index), digest,
             output=decode_output(output) if output else None, error=error.decode() if error else None,
         )
-        return cls(result, InferenceMode(int.from_bytes(mode, "big")), cid.decode(), node, signature,
-                   attestation, proof)
+        record = cls(result, InferenceMode(mode), cid.decode(), node, signature, attestation, proof)
+        if record.encode() != bytes(data):
+            raise ValueError("non-canonical inference record encoding")
+        return record
 
+
+#: Integers must be minimal (no leading zero byte) and no field may be a list.
+_RECORD_SEDES = List([binary, big_endian_int, binary, big_endian_int, binary, binary, binary, binary, binary,
+                      binary, binary])
 
 EMPTY_BUNDLE_ROOT = HexaryTrie({}).root_hash
 

@@ -107,7 +107,8 @@ class InferenceExecutor:
     def _batch_key(self, request: InferenceRequest) -> tuple:
         """Requests with equal keys can be stacked; a request that cannot gets its own key."""
         info = self.runtime.store.get(request.model_cid)
-        if not (self.batching and info is not None and info.batchable):
+        rows = {len(array) for array in request.feeds.values()}
+        if not (self.batching and info is not None and info.batchable) or len(rows) != 1:
             return ("alone", request.id)
         return (request.model_cid,) + tuple(
             (name, array.shape[1:], array.dtype.str) for name, array in sorted(request.feeds.items())

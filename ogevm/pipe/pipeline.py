@@ -157,16 +157,22 @@ class Pipeline:
             entry.block_number = built.block.number
             self.pool.set_state(entry, TxState.INCLUDED)
         for tx_hash, reason in built.invalid.items():
-            self.pool.set_state(self.pool.get(tx_hash), TxState.REJECTED, reason)
+            self._reject(self.pool.get(tx_hash), reason)
         for tx_hash, reason in built.deferred.items():
             entry = self.pool.get(tx_hash)
             entry.deferrals += 1
             if entry.deferrals > self.config.max_deferrals:
-                self.pool.set_state(entry, TxState.REJECTED,
-                                    f"diverged {entry.deferrals} times; last: {reason}")
+                self._reject(entry, f"diverged {entry.deferrals} times; last: {reason}")
             else:
                 self.pool.set_state(entry, TxState.DEFERRED, reason)
         return built
+
+    def _reject(self, entry: PoolEntry, reason: str) -> None:
+        """Reject ``entry`` and the later txs of its sender, which depend on it."""
+        self.pool.set_state(entry, TxState.REJECTED, reason)
+        for later in self.pool.entries():
+            if later.sender == entry.sender and later.nonce > entry.nonce:
+                self.pool.set_state(later, TxState.REJECTED, f"depends on rejected tx 0x{entry.hash.hex()}")
 
     def run_until_idle(self, max_blocks: int = 100) -> list[BuiltBlock]:
         """Prepare and build until the pool is empty or nothing more can be included."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence, Type
 
 from eth.abc import BlockAPI, ChainAPI
+from eth.exceptions import HeaderNotFound
 from eth.vm.base import VM
 from eth.vm.chain_context import ChainContext
 from eth_utils import ValidationError
@@ -49,7 +50,10 @@ class BlockValidator:
         if bundle_root(records) != block.header.extra_data:
             raise InvalidBlock("inference bundle does not match the root in extra_data")
         self._check_order(block, records)
-        parent = self.chain.get_block_header_by_hash(block.header.parent_hash)
+        try:
+            parent = self.chain.get_block_header_by_hash(block.header.parent_hash)
+        except HeaderNotFound as exc:
+            raise InvalidBlock(f"unknown parent 0x{block.header.parent_hash.hex()}") from exc
         registry = RegistryView(self.chain.get_vm(parent).state)
         for i, record in enumerate(records):
             try:

@@ -13,10 +13,10 @@ from eth.abc import ComputationAPI
 from eth.exceptions import VMError
 from eth_utils import keccak
 
+from ogevm.abi.layout import encode_event
 from ogevm.abi.codec import (
     MODEL_INFERENCE_EVENT_TOPIC,
     decode_run_model_inference,
-    encode_event_data,
     encode_output,
     encode_revert_reason,
 )
@@ -67,7 +67,7 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
         if result.error is not None:
             raise InferenceError(result.error)
         output = encode_output(result.output)
-        event = encode_event_data(str(request_id), call, result.output)
+        event = encode_event(str(request_id), data[4:], result.output)  # calldata is canonical
         computation.consume_gas(GAS_EVENT + GAS_EVENT_PER_BYTE * len(event), reason="inference: event")
     except InferenceError as exc:
         _revert(computation, exc.reason)

@@ -45,6 +45,10 @@ def verify_record(record: InferenceRecord, registry: RegistryView, block_timesta
     signer = recover_signer(record.result, record.signature)
     if signer is None or signer != record.node:
         raise InvalidRecord("bad signature")
+    if record.attestation and record.mode is not InferenceMode.TEE:
+        raise InvalidRecord(f"a {record.mode.name} record carries an attestation")
+    if record.proof and record.mode is not InferenceMode.ZKML:
+        raise InvalidRecord(f"a {record.mode.name} record carries a proof")
     if record.mode is InferenceMode.TEE:
         _check_attestation(record, registry, block_timestamp)
     if not registry.is_allowed(signer, int(record.mode)):

@@ -34,7 +34,7 @@ def test_output_encoding_equals_eth_abi(output):
 @given(st.text(max_size=40), inference_requests(), model_outputs())
 def test_event_encoding_equals_eth_abi(inference_id, request, output):
     expected = encode(["string", MODEL_INFERENCE_REQUEST, MODEL_OUTPUT], [inference_id, request, output])
-    assert layout.encode_event(inference_id, request, output) == expected
+    assert layout.encode_event(inference_id, layout.encode_request(request), output) == expected
 
 
 REQUEST = ModelInferenceRequest(0, "bafk", ModelInput((NumberTensor("x", (Number(15, 1),), (1, 1)),), ()))

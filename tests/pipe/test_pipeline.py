@@ -1,0 +1,265 @@
+"""PIPE end to end: rounds, committed failures, divergence, deferral, and no lost transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from eth._utils.address import generate_contract_address
+
+from ogevm.abi.codec import decode_revert_reason
+from ogevm.fixtures import fixture_contract
+from ogevm.pipe.mempool import TxState
+from ogevm.pipe.pipeline import PipeConfig, Pipeline
+from ogevm.vm.chain import DeployedContract, DevChain
+
+from pipe_helpers import (
+    FEATURES,
+    GAS,
+    GWEI,
+    NODE_KEY,
+    Replica,
+    assert_all_settled,
+    call_for,
+    deploy_all,
+    mine_inline_like,
+    receipt_ok,
+    receipts_of,
+    tensor,
+)
+
+def contracts_for(cids):
+    return [
+        ("PriceForecast", (cids["linear_regression"], "x", "y")),
+        ("DependentInference", ()),
+        ("InferenceCaller", ()),
+    ]
+
+
+@pytest.fixture
+def world(fixture_store, cids):
+    """A PIPE chain and an INLINE twin with the same contracts at the same addresses."""
+    chain, twin = DevChain(fixture_store), DevChain(fixture_store)
+    contracts = deploy_all(chain, contracts_for(cids))
+    assert [c.address for c in deploy_all(twin, contracts_for(cids))] == [c.address for c in contracts]
+    assert chain.head == twin.head
+    return chain, twin, dict(zip(("forecast", "dependent", "caller"), contracts))
+
+
+def sign_call(chain, contract, name, *args, sender=0, nonce=None, tip=0):
+    data = contract.interface.function(name).encode(*args)
+    return chain.sign(sender, contract.address, data, gas=GAS, nonce=nonce, max_priority_fee_per_gas=tip,
+                      max_fee_per_gas=10 * GWEI + tip)
+
+
+def test_dependent_inference_is_resolved_in_rounds_and_equals_inline(world, cids):
+    chain, twin, contracts = world
+    dependent = contracts["dependent"]
+    pipeline = Pipeline(chain, NODE_KEY)
+    tx = sign_call(chain, dependent, "chain", cids["linear_regression"], cids["log_model"], "x", "y", FEATURES)
+    pipeline.submit(tx)
+    assert pipeline.prepare() == 2  # one request per round
+    entry = pipeline.pool.get(tx.hash)
+    status = pipeline.pool.status(tx.hash)
+    assert status.state is TxState.READY and entry.rounds == 2
+    assert status.requests == (f"0x{tx.hash.hex()}:0", f"0x{tx.hash.hex()}:1")
+    assert [r.model_cid for r in entry.requests] == [cids["linear_regression"], cids["log_model"]]
+    built = pipeline.build_block()
+    assert [r.request_id.index for r in built.records] == [0, 1]
+    assert pipeline.pool.status(tx.hash).state is TxState.INCLUDED
+    assert pipeline.pool.status(tx.hash).block_number == built.block.number
+    (receipt,) = receipts_of(chain, built.block)
+    assert receipt_ok(receipt)
+    value, decimals = dependent.call("lastResult")
+    assert abs(value / 10**decimals - 1.9600948) < 1e-6  # ln(7.1)
+    twin_block, _ = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header
+    Replica(chain).sync({built.block.number: built.records})
+
+
+def test_a_dependent_inference_needing_more_rounds_than_allowed_is_rejected(world, cids):
+    chain, _, contracts = world
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(max_rounds=1))
+    tx = sign_call(chain, contracts["dependent"], "chain", cids["linear_regression"], cids["log_model"], "x", "y",
+                   FEATURES)
+    plain = sign_call(chain, contracts["forecast"], "forecast", FEATURES, sender=1)
+    pipeline.submit(tx)
+    pipeline.submit(plain)
+    blocks = pipeline.run_until_idle()
+    status = pipeline.pool.status(tx.hash)
+    assert status.state is TxState.REJECTED
+    assert status.reason == "inference did not settle after 1 rounds"
+    assert [t.hash for b in blocks for t in b.block.transactions] == [plain.hash]
+    assert_all_settled(pipeline, [tx.hash, plain.hash])
+
+
+def test_a_failed_inference_is_included_as_a_revert_exactly_as_inline(world, cids):
+    chain, twin, contracts = world
+    caller = contracts["caller"]
+    bad = call_for(cids["log_model"], tensor([-1], (1, 1)))
+    pipeline = Pipeline(chain, NODE_KEY)
+    failing = sign_call(chain, caller, "infer", bad)
+    caught = sign_call(chain, caller, "tryInfer", bad, sender=1)
+    for tx in (failing, caught):
+        pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    assert {t.hash for t in built.block.transactions} == {failing.hash, caught.hash}
+    errors = {r.request_id.tx_hash: r.result.error for r in built.records}
+    assert errors == {failing.hash: "output 'y' contains NaN", caught.hash: "output 'y' contains NaN"}
+    receipts = {t.hash: r for t, r in zip(built.block.transactions, receipts_of(chain, built.block))}
+    assert not receipt_ok(receipts[failing.hash]) and receipt_ok(receipts[caught.hash])
+    assert caller.call("lastReason") == ("output 'y' contains NaN",)
+    assert pipeline.pool.status(failing.hash).state is TxState.INCLUDED  # a revert is an inclusion
+    # INLINE on the twin: same revert reason, same receipts, same header
+    twin_block, computations = mine_inline_like(twin, built.block)
+    reasons = {t.hash: decode_revert_reason(c.output) for t, c in zip(twin_block.transactions, computations)}
+    assert reasons[failing.hash] == "output 'y' contains NaN"
+    assert twin_block.header == built.block.header
+    assert receipts_of(twin, twin_block) == receipts_of(chain, built.block)
+    Replica(chain).sync({built.block.number: built.records})
+
+
+def test_an_earlier_tx_of_another_sender_makes_a_later_one_diverge(world, cids):
+    """Sender 1 deploys a forecast contract; sender 2 calls it in the same batch. Simulated
+    on the head, the call hits an empty account and asks for nothing; in the block it runs
+    after the deployment (higher tip) and asks for a result nobody computed."""
+    chain, twin, _ = world
+    pipeline = Pipeline(chain, NODE_KEY)
+    creator = chain.accounts[1]
+    interface = fixture_contract("PriceForecast")
+    deploy = chain.sign(1, None, interface.bytecode + interface.constructor_args(cids["linear_regression"], "x", "y"),
+                        gas=3_000_000, max_priority_fee_per_gas=5 * GWEI, max_fee_per_gas=20 * GWEI)
+    address = generate_contract_address(creator.address, chain.nonce(creator.address))
+    data = interface.function("forecast").encode(FEATURES)
+    later = [chain.sign(2, address, data, gas=GAS, nonce=n, max_priority_fee_per_gas=GWEI, max_fee_per_gas=20 * GWEI)
+             for n in (0, 1)]
+    hashes = [pipeline.submit(tx) for tx in (deploy, *later)]
+
+    pipeline.prepare()
+    assert pipeline.pool.get(later[0].hash).requests == ()  # empty account on the head
+    first = pipeline.build_block()
+    assert [t.hash for t in first.block.transactions] == [deploy.hash]
+    assert first.records == []
+    status = pipeline.pool.status(later[0].hash)
+    assert status.state is TxState.DEFERRED
+    assert status.reason.startswith("divergence"), status.reason
+    assert f"0x{later[0].hash.hex()}:0" in status.reason
+    assert list(first.deferred) == [later[0].hash]
+    # the sender's next tx depends on it: not included, not deferred, still waiting
+    assert pipeline.pool.status(later[1].hash).state is TxState.READY
+
+    pipeline.prepare()  # simulated again on the new head: now it asks for a result
+    assert pipeline.pool.status(later[0].hash).requests == (f"0x{later[0].hash.hex()}:0",)
+    second = pipeline.build_block()
+    assert [t.hash for t in second.block.transactions] == [t.hash for t in later]
+    assert second.block.number == first.block.number + 1
+    assert all(receipt_ok(r) for r in receipts_of(chain, second.block))
+    assert pipeline.pool.get(later[0].hash).deferrals == 1
+    assert_all_settled(pipeline, hashes)
+    forecast = DeployedContract(chain, interface, address)
+    assert forecast.call("predictionCount") == (2,)
+    assert forecast.call("latestPrediction") == (71, 1)
+    # both blocks equal INLINE execution, and a model-free replica accepts them
+    for built in (first, second):
+        twin_block, _ = mine_inline_like(twin, built.block)
+        assert twin_block.header == built.block.header
+    Replica(chain).sync({b.block.number: b.records for b in (first, second)})
+
+
+def _tamper_digests(pipeline, tx_hash):
+    entry = pipeline.pool.get(tx_hash)
+    assert entry.records
+    entry.records = {rid: replace(rec, result=replace(rec.result, digest=b"\xee" * 32))
+                     for rid, rec in entry.records.items()}
+
+
+def test_a_tx_that_keeps_diverging_is_rejected_after_max_deferrals(world, cids):
+    chain, _, contracts = world
+    forecast = contracts["forecast"]
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(max_deferrals=2))
+    victim = sign_call(chain, forecast, "forecast", FEATURES, sender=1)
+    follower = sign_call(chain, forecast, "forecast", FEATURES, sender=1, nonce=1)
+    bystander = sign_call(chain, forecast, "forecast", [(2, 0), (2, 0), (2, 0), (2, 0)], sender=2)
+    hashes = [pipeline.submit(tx) for tx in (victim, follower, bystander)]
+    included = []
+    for attempt in range(1, 4):
+        pipeline.prepare()
+        assert pipeline.pool.status(victim.hash).state is TxState.READY
+        _tamper_digests(pipeline, victim.hash)  # results now answer other calldata
+        built = pipeline.build_block()
+        included += [t.hash for t in built.block.transactions]
+        assert list(built.deferred) == [victim.hash]
+        status = pipeline.pool.status(victim.hash)
+        assert status.reason is not None and "computed for other calldata" in status.reason
+        if attempt <= 2:
+            assert status.state is TxState.DEFERRED and status.reason.startswith("divergence")
+        else:
+            assert status.state is TxState.REJECTED
+            assert status.reason.startswith("diverged 3 times; last: divergence")
+    assert included == [bystander.hash]
+    # nothing is lost: the follower's nonce can no longer be reached, and it says why
+    pipeline.run_until_idle()
+    assert_all_settled(pipeline, hashes)
+    assert pipeline.pool.status(follower.hash).state is TxState.REJECTED
+    assert len(pipeline.pool) == 0
+
+
+def test_a_tx_that_becomes_invalid_in_simulation_is_rejected_with_its_followers(world):
+    chain, _, _ = world
+    pipeline = Pipeline(chain, NODE_KEY)
+    sender = chain.accounts[3]
+    balance = chain.balance(sender.address)
+    fee = 21_000 * 2 * GWEI
+    drain = chain.sign(3, chain.accounts[4].address, value=balance - fee, gas=21_000, max_fee_per_gas=2 * GWEI)
+    broke = chain.sign(3, chain.accounts[4].address, value=1, gas=21_000, nonce=1, max_fee_per_gas=2 * GWEI)
+    after = chain.sign(3, chain.accounts[4].address, value=1, gas=21_000, nonce=2, max_fee_per_gas=2 * GWEI)
+    hashes = [pipeline.submit(tx) for tx in (drain, broke, after)]  # each is fine against the head
+    (built,) = pipeline.run_until_idle()
+    assert [t.hash for t in built.block.transactions] == [drain.hash]
+    assert pipeline.pool.status(broke.hash).state is TxState.REJECTED
+    assert "insufficient funds" in pipeline.pool.status(broke.hash).reason
+    assert pipeline.pool.status(after.hash).reason == f"depends on rejected tx 0x{broke.hash.hex()}"
+    assert_all_settled(pipeline, hashes)
+
+
+def test_block_order_is_by_tip_with_each_senders_nonces_in_order(world):
+    chain, _, contracts = world
+    forecast = contracts["forecast"]
+    pipeline = Pipeline(chain, NODE_KEY)
+    txs = {
+        "a0": sign_call(chain, forecast, "forecast", FEATURES, sender=4, nonce=0, tip=1 * GWEI),
+        "a1": sign_call(chain, forecast, "forecast", FEATURES, sender=4, nonce=1, tip=9 * GWEI),
+        "b0": sign_call(chain, forecast, "forecast", FEATURES, sender=5, nonce=0, tip=5 * GWEI),
+        "c0": sign_call(chain, forecast, "forecast", FEATURES, sender=6, nonce=0, tip=3 * GWEI),
+    }
+    for tx in reversed(list(txs.values())):
+        pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    names = {tx.hash: name for name, tx in txs.items()}
+    assert [names[t.hash] for t in built.block.transactions] == ["b0", "c0", "a0", "a1"]
+    assert [names[r.request_id.tx_hash] for r in built.records] == ["b0", "c0", "a0", "a1"]
+    assert forecast.call("predictionCount") == (4,)
+
+
+def test_rejecting_a_diverging_tx_settles_its_senders_later_txs_without_an_empty_block(world):
+    """When the builder's outcome rejects a tx (too many divergences), the sender's later
+    txs can never be included. Simulation already rejects such followers at once ("depends
+    on rejected tx 0x…"); after a rejection in ``build_block`` they stay READY instead, so
+    ``run_until_idle`` seals a block with nothing in it only to find their nonce invalid."""
+    chain, _, contracts = world
+    forecast = contracts["forecast"]
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(max_deferrals=0))
+    victim = sign_call(chain, forecast, "forecast", FEATURES, sender=1)
+    follower = sign_call(chain, forecast, "forecast", FEATURES, sender=1, nonce=1)
+    for tx in (victim, follower):
+        pipeline.submit(tx)
+    pipeline.prepare()
+    _tamper_digests(pipeline, victim.hash)
+    pipeline.build_block()
+    assert pipeline.pool.status(victim.hash).state is TxState.REJECTED
+    head = chain.head.block_number
+    blocks = pipeline.run_until_idle()
+    status = pipeline.pool.status(follower.hash)
+    assert status.state is TxState.REJECTED
+    assert status.reason == f"depends on rejected tx 0x{victim.hash.hex()}"
+    assert [len(b.block.transactions) for b in blocks] == [] and chain.head.block_number == head

@@ -1,0 +1,331 @@
+"""The model-free validator: a PIPE block is accepted, every tampered bundle is rejected."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ogevm.abi import InferenceMode
+from ogevm.errors import InvalidBlock
+from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.pipeline import Pipeline
+from ogevm.records import RequestId
+from ogevm.vm.chain import DevChain
+
+from pipe_helpers import (
+    FEATURES,
+    GAS,
+    GWEI,
+    NODE,
+    NODE_KEY,
+    ROGUE_KEY,
+    Replica,
+    call_for,
+    deploy_all,
+    receipt_ok,
+    receipts_of,
+    resign,
+    tensor,
+)
+
+
+@pytest.fixture(scope="module")
+def source(fixture_store, cids):
+    """A chain whose last block was built by PIPE, with four records:
+    ``[forecast:0, dependent:0, dependent:1, failing:0 (an error result)]``."""
+    chain = DevChain(fixture_store)
+    forecast, dependent, caller = deploy_all(chain, [
+        ("PriceForecast", (cids["linear_regression"], "x", "y")),
+        ("DependentInference", ()),
+        ("InferenceCaller", ()),
+    ])
+    pipeline = Pipeline(chain, NODE_KEY)
+
+    def sign(contract, name, *args, sender, tip):
+        return chain.sign(sender, contract.address, contract.interface.function(name).encode(*args), gas=GAS,
+                          max_priority_fee_per_gas=tip * GWEI, max_fee_per_gas=(10 + tip) * GWEI)
+
+    txs = [
+        sign(forecast, "forecast", FEATURES, sender=1, tip=3),
+        sign(dependent, "chain", cids["linear_regression"], cids["log_model"], "x", "y", FEATURES, sender=2, tip=2),
+        sign(caller, "infer", call_for(cids["log_model"], tensor([-1], (1, 1))), sender=3, tip=1),
+    ]
+    for tx in txs:
+        pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    assert [t.hash for t in built.block.transactions] == [t.hash for t in txs]
+    assert [(r.request_id.tx_hash, r.request_id.index) for r in built.records] == [
+        (txs[0].hash, 0), (txs[1].hash, 0), (txs[1].hash, 1), (txs[2].hash, 0)]
+    assert [receipt_ok(r) for r in receipts_of(chain, built.block)] == [True, True, False]
+    assert built.records[3].result.error == "output 'y' contains NaN"
+    return chain, built
+
+
+@pytest.fixture
+def replica(source):
+    """A model-free replica that has imported every block before the PIPE block."""
+    chain, built = source
+    replica = Replica(chain)
+    replica.sync(upto=built.block.number - 1)
+    replica.genuine = (chain, built)
+    return replica
+
+
+def forge(block, records):
+    """``block`` with ``extra_data`` recomputed for ``records`` (the header hash changes)."""
+    return block.copy(header=block.header.copy(extra_data=bundle_root(records)))
+
+
+def assert_rejected(replica, block, records, *fragments):
+    """The validator rejects ``block`` with ``records``, imports nothing, and still takes
+    the genuine block afterwards."""
+    head = replica.head
+    with pytest.raises(InvalidBlock) as info:
+        replica.import_block(block, records)
+    reason = info.value.reason
+    for fragment in fragments:
+        assert fragment in reason, reason
+    assert replica.head == head
+    chain, built = replica.genuine
+    imported = replica.import_block(built.block, built.records)
+    assert imported.header == built.block.header
+    return reason
+
+
+def changed_output(record: InferenceRecord) -> InferenceRecord:
+    """``record``'s result with its first number changed by one unit, re-signed by the node."""
+    output = record.result.output
+    first = output.numbers[0]
+    value, decimals = first.values[0]
+    numbers = (first._replace(values=((value + 1, decimals), *first.values[1:])), *output.numbers[1:])
+    return resign(record, output=output._replace(numbers=numbers))
+
+
+def test_a_pipe_block_is_accepted_by_a_model_free_replica(source, replica):
+    chain, built = source
+    imported = replica.import_block(built.block, built.records)
+    assert imported.header == built.block.header
+    assert replica.head.state_root == chain.head.state_root
+    assert replica.head.hash == chain.head.hash
+    assert type(replica.validator.catalogue) is dict  # descriptions only: nothing to load a model from
+
+
+# --- output values -------------------------------------------------------------------------
+def test_a_changed_output_breaks_the_bundle_root(source, replica):
+    _, built = source
+    records = list(built.records)
+    records[0] = changed_output(records[0])
+    assert_rejected(replica, built.block, records, "inference bundle does not match the root in extra_data")
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_a_changed_output_re_signed_with_a_recomputed_root_does_not_reproduce_the_header(source, replica, index):
+    _, built = source
+    records = list(built.records)
+    records[index] = changed_output(records[index])
+    reason = assert_rejected(replica, forge(built.block, records), records, "replay does not reproduce the header")
+    assert "state_root" in reason or "receipt_root" in reason
+
+
+def test_a_changed_first_output_of_a_dependent_call_makes_the_second_request_diverge(source, replica):
+    """The dependent tx feeds its first output to the second model: changing that output
+    changes the second request's calldata, which no longer matches its record's digest."""
+    _, built = source
+    records = list(built.records)
+    records[1] = changed_output(records[1])
+    reason = assert_rejected(replica, forge(built.block, records), records, "diverged on replay")
+    assert f"{built.records[2].request_id} was computed for other calldata" in reason
+
+
+def test_an_error_turned_into_an_output_does_not_reproduce_the_header(source, replica):
+    _, built = source
+    records = list(built.records)
+    records[3] = resign(records[3], output=records[0].result.output, error=None)
+    assert_rejected(replica, forge(built.block, records), records, "replay does not reproduce the header")
+
+
+def test_an_output_turned_into_an_error_does_not_reproduce_the_header(source, replica):
+    _, built = source
+    records = list(built.records)
+    records[0] = resign(records[0], output=None, error="output 'y' contains NaN")
+    assert_rejected(replica, forge(built.block, records), records, "replay does not reproduce the header")
+
+
+def test_a_changed_output_signed_by_an_unregistered_node_is_rejected(source, replica):
+    _, built = source
+    records = list(built.records)
+    records[1] = resign(changed_output(records[1]), key=ROGUE_KEY)
+    rogue = ROGUE_KEY.public_key.to_canonical_address()
+    assert_rejected(replica, forge(built.block, records), records,
+                    "record 1", f"node 0x{rogue.hex()} is not registered for VANILLA")
+
+
+def test_a_correct_output_signed_by_an_unregistered_node_is_rejected(source, replica):
+    _, built = source
+    records = [resign(record, key=ROGUE_KEY) for record in built.records]
+    assert_rejected(replica, forge(built.block, records), records, "record 0", "is not registered for VANILLA")
+
+
+def test_a_changed_output_keeping_the_old_signature_is_a_bad_signature(source, replica):
+    _, built = source
+    records = list(built.records)
+    changed = changed_output(records[2])
+    records[2] = replace(changed, signature=records[2].signature, node=NODE)
+    assert_rejected(replica, forge(built.block, records), records, "record 2", "bad signature")
+
+
+# --- records missing, added, reordered ----------------------------------------------------------
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_a_missing_record_is_rejected(source, replica, index):
+    _, built = source
+    records = [r for i, r in enumerate(built.records) if i != index]
+    assert_rejected(replica, built.block, records, "does not match the root")
+    reason = assert_rejected(replica, forge(built.block, records), records, "diverged on replay")
+    assert "no precomputed result" in reason and str(built.records[index].request_id) in reason
+
+
+def test_an_empty_bundle_is_rejected(source, replica):
+    _, built = source
+    assert_rejected(replica, forge(built.block, []), [], "diverged on replay")
+
+
+def test_a_duplicated_record_is_rejected(source, replica):
+    _, built = source
+    records = list(built.records)
+    records.insert(1, records[1])
+    assert_rejected(replica, forge(built.block, records), records, "inference bundle lists a request twice")
+
+
+def test_an_extra_record_for_a_request_never_made_is_rejected(source, replica):
+    _, built = source
+    last = built.records[-1]
+    extra = resign(built.records[0], request_id=RequestId(last.request_id.tx_hash, 1))
+    records = [*built.records, extra]
+    assert_rejected(replica, forge(built.block, records), records,
+                    "the block used 4 inference results; the bundle has 5")
+
+
+def test_an_extra_record_for_a_transaction_not_in_the_block_is_rejected(source, replica):
+    _, built = source
+    extra = resign(built.records[0], request_id=RequestId(b"\x99" * 32, 0))
+    records = [*built.records, extra]
+    assert_rejected(replica, forge(built.block, records), records, "names a transaction not in the block")
+
+
+@pytest.mark.parametrize("order", [(0, 2, 1, 3), (1, 2, 0, 3), (3, 0, 1, 2), (3, 2, 1, 0)],
+                         ids=["within-a-tx", "across-txs", "last-first", "reversed"])
+def test_reordered_records_are_rejected(source, replica, order):
+    _, built = source
+    records = [built.records[i] for i in order]
+    assert_rejected(replica, built.block, records, "does not match the root")
+    assert_rejected(replica, forge(built.block, records), records, "inference records are not in block order")
+
+
+# --- signatures, digests, fields the signature does not cover -----------------------------------
+@pytest.mark.parametrize("position", [0, 17, 31, 32, 50, 63, 64])
+def test_a_flipped_signature_byte_is_a_bad_signature(source, replica, position):
+    _, built = source
+    records = list(built.records)
+    signature = bytearray(records[1].signature)
+    signature[position] ^= 0x01
+    records[1] = replace(records[1], signature=bytes(signature))
+    assert_rejected(replica, built.block, records, "does not match the root")
+    assert_rejected(replica, forge(built.block, records), records, "record 1", "bad signature")
+
+
+def test_a_record_claiming_another_node_is_a_bad_signature(source, replica):
+    _, built = source
+    records = list(built.records)
+    records[0] = replace(records[0], node=ROGUE_KEY.public_key.to_canonical_address())
+    assert_rejected(replica, forge(built.block, records), records, "record 0", "bad signature")
+
+
+@pytest.mark.parametrize("index", [0, 2, 3])
+def test_a_wrong_digest_signed_by_the_node_diverges_on_replay(source, replica, index):
+    _, built = source
+    records = list(built.records)
+    records[index] = resign(records[index], digest=b"\x5a" * 32)
+    reason = assert_rejected(replica, forge(built.block, records), records, "diverged on replay")
+    assert "computed for other calldata" in reason
+
+
+def test_a_record_for_another_model_does_not_describe_the_request(source, replica, cids):
+    _, built = source
+    records = list(built.records)
+    records[0] = replace(records[0], model_cid=cids["small_mlp"])  # not covered by the signature
+    assert_rejected(replica, forge(built.block, records), records, "does not describe the request made")
+
+
+def test_a_record_claiming_another_mode_is_rejected(source, replica):
+    _, built = source
+    records = list(built.records)
+    # an error result needs no proof, so the ZKML claim passes the record checks...
+    records[3] = replace(records[3], mode=InferenceMode.ZKML)
+    assert_rejected(replica, forge(built.block, records), records, "does not describe the request made")
+    # ...an output would need one
+    records = list(built.records)
+    records[0] = replace(records[0], mode=InferenceMode.ZKML)
+    assert_rejected(replica, forge(built.block, records), records, "record 0")
+
+
+# --- blocks -----------------------------------------------------------------------------------
+def test_an_inline_block_that_used_inference_cannot_be_imported_without_records(fixture_store, cids):
+    chain = DevChain(fixture_store)
+    (forecast,) = deploy_all(chain, [("PriceForecast", (cids["linear_regression"], "x", "y"))])
+    result = forecast.transact("forecast", FEATURES)
+    assert result.success
+    replica = Replica(chain)
+    replica.sync(upto=result.block_number - 1)
+    block = chain.chain.get_canonical_block_by_number(result.block_number)
+    with pytest.raises(InvalidBlock) as info:
+        replica.import_block(block, [])
+    assert "diverged on replay" in info.value.reason and "no precomputed result" in info.value.reason
+
+
+def test_a_block_on_an_unknown_parent_is_an_invalid_block(source, fixture_store):
+    """The validator promises InvalidBlock for any failure: a block whose parent the
+    replica does not have must not escape as py-evm's HeaderNotFound."""
+    chain, built = source
+    replica = Replica(chain)  # at genesis: the deploy blocks are missing
+    with pytest.raises(InvalidBlock):
+        replica.import_block(built.block, built.records)
+
+
+# --- the record codec -------------------------------------------------------------------------------
+def test_records_round_trip_through_their_encoding(source):
+    _, built = source
+    for record in built.records:
+        assert InferenceRecord.decode(record.encode()) == record
+
+
+def test_record_encoding_is_canonical(source):
+    """A bundle commits to the records' encodings: one record must have one encoding.
+    Every single-bit change of an encoding must fail to decode or decode to another record."""
+    _, built = source
+    same = []
+    for number, record in ((0, built.records[0]), (3, built.records[3])):
+        data = record.encode()
+        for position in range(len(data)):
+            for bit in range(8):
+                flipped = bytearray(data)
+                flipped[position] ^= 1 << bit
+                try:
+                    decoded = InferenceRecord.decode(bytes(flipped))
+                except Exception:
+                    continue
+                if decoded == record:
+                    same.append((number, position, f"0x{data[position]:02x}->0x{flipped[position]:02x}"))
+    assert same == [], f"{len(same)} other encodings decode to the same record, e.g. {same[:6]}"
+
+
+@pytest.mark.parametrize("field", ["attestation", "proof"])
+def test_a_vanilla_record_carrying_unsigned_extra_bytes_is_rejected(source, replica, field):
+    """Neither the attestation nor the proof is covered by a VANILLA signature. A VANILLA
+    record must carry neither: otherwise the block producer can attach any bytes to a
+    node's record (and the bundle root commits to them) without any check failing."""
+    _, built = source
+    records = list(built.records)
+    assert getattr(records[0], field) == b""
+    records[0] = replace(records[0], **{field: b"\x00"})
+    assert_rejected(replica, forge(built.block, records), records, "record 0")
