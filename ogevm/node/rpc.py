@@ -98,6 +98,19 @@ def _param(params: list, index: int, name: str, default: Any = ...) -> Any:
     return default
 
 
+def _object(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise RpcError(INVALID_PARAMS, f"{name} must be an object")
+    return value
+
+
+def _filter_id(params: list) -> str:
+    filter_id = _param(params, 0, "filterId")
+    if not isinstance(filter_id, str):
+        raise RpcError(INVALID_PARAMS, "filterId must be a hex string")
+    return filter_id
+
+
 def record_json(record: InferenceRecord) -> dict:
     """An inference record as ``og_getInferenceRecords`` returns it (exact decimals)."""
     from ogevm.tensors import number_to_decimal
@@ -182,6 +195,8 @@ class RpcMethods:
 
     def rpc_eth_feeHistory(self, params):
         count = min(parse_qty(_param(params, 0, "blockCount"), "blockCount"), 1024)
+        if count < 1:
+            raise RpcError(INVALID_PARAMS, "blockCount must be at least 1")
         newest = self._header(_param(params, 1, "newestBlock", "latest")).block_number
         percentiles = _param(params, 2, "rewardPercentiles", [])
         oldest = max(0, newest - count + 1)
@@ -227,15 +242,17 @@ class RpcMethods:
         return data(computation.output)
 
     def rpc_eth_estimateGas(self, params):
-        call = _param(params, 0, "transaction")
+        call = _object(_param(params, 0, "transaction"), "transaction")
         tag = _param(params, 1, "block", "latest")
-        cap = parse_qty(call.get("gas"), "gas") if isinstance(call, dict) and call.get("gas") else self.chain.head.gas_limit
+        cap = parse_qty(call.get("gas"), "gas") if call.get("gas") else self.chain.head.gas_limit
         computation = self._execute({**call, "gas": qty(cap)}, tag)
         if computation.is_error:
             raise self._revert(computation)
         intrinsic = _intrinsic_gas(call)
         low = intrinsic + computation.get_gas_used() - min(computation.get_gas_refund(), computation.get_gas_used() // 5)
         low = max(low, floor_gas(_payload(call)))
+        if self._succeeds(call, tag, low):  # the exact amount is enough (plain transfers: 21000)
+            return qty(low)
         # the 63/64 rule can make the exact amount fail: search upwards, checking by execution
         high = cap
         candidate = min(high, low * 64 // 63 + 2_300)
@@ -327,7 +344,7 @@ class RpcMethods:
         return self._logs(_param(params, 0, "filter"))
 
     def rpc_eth_newFilter(self, params):
-        criteria = _param(params, 0, "filter")
+        criteria = _object(_param(params, 0, "filter"), "filter")
         self._logs({**criteria, "fromBlock": criteria.get("fromBlock", "latest"), "toBlock": "latest"})  # validate
         return self._new_filter({"kind": "logs", "criteria": criteria,
                                  "next": self._header(criteria.get("fromBlock", "latest")).block_number
@@ -342,7 +359,7 @@ class RpcMethods:
 
     def rpc_eth_getFilterChanges(self, params):
         with self._filter_lock:
-            flt = self._filters.get(_param(params, 0, "filterId"))
+            flt = self._filters.get(_filter_id(params))
             if flt is None:
                 raise RpcError(INVALID_PARAMS, "filter not found")
             head = self.chain.head.block_number
@@ -359,14 +376,14 @@ class RpcMethods:
             return self._logs({**flt["criteria"], "fromBlock": qty(start), "toBlock": qty(head)})
 
     def rpc_eth_getFilterLogs(self, params):
-        flt = self._filters.get(_param(params, 0, "filterId"))
+        flt = self._filters.get(_filter_id(params))
         if flt is None or flt["kind"] != "logs":
             raise RpcError(INVALID_PARAMS, "filter not found")
         return self._logs(flt["criteria"])
 
     def rpc_eth_uninstallFilter(self, params):
         with self._filter_lock:
-            return self._filters.pop(_param(params, 0, "filterId"), None) is not None
+            return self._filters.pop(_filter_id(params), None) is not None
 
     # --- dev -----------------------------------------------------------------------------
     def rpc_evm_mine(self, params):
@@ -492,8 +509,13 @@ class RpcMethods:
         addresses = criteria.get("address")
         if isinstance(addresses, str):
             addresses = [addresses]
+        if addresses is not None and not isinstance(addresses, list):
+            raise RpcError(INVALID_PARAMS, "address must be an address or a list of addresses")
         wanted = {parse_address(a) for a in addresses} if addresses else None
-        topics = [_topic_set(t) for t in criteria.get("topics") or []]
+        topics = criteria.get("topics") or []
+        if not isinstance(topics, list):
+            raise RpcError(INVALID_PARAMS, "topics must be a list")
+        topics = [_topic_set(t) for t in topics]
         found = []
         for number in numbers:
             block = self.chain.chain.get_canonical_block_by_number(number)

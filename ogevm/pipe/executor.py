@@ -26,7 +26,7 @@ from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.records import InferenceRequest, InferenceResult
 from ogevm.verify.tee import SimulatedEnclave
-from ogevm.verify.vanilla import sign_result
+from ogevm.verify.vanilla import ResultSigner
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 
 
@@ -65,7 +65,8 @@ class InferenceExecutor:
                  max_batch: int = 64, enclave: SimulatedEnclave | None = None) -> None:
         self.runtime = runtime
         self.node_key = node_key
-        self.node = node_key.public_key.to_canonical_address()
+        self.signer = ResultSigner(node_key)
+        self.node = self.signer.address
         self.enclave = enclave
         self.backend = backend or ThreadPoolBackend()
         self.batching = batching
@@ -150,4 +151,4 @@ class InferenceExecutor:
         if mode is InferenceMode.TEE and self.enclave is not None:
             return InferenceRecord(result, mode, request.model_cid, self.enclave.address,
                                    self.enclave.sign(result), attestation=self.enclave.attestation.encode())
-        return InferenceRecord(result, mode, request.model_cid, self.node, sign_result(self.node_key, result))
+        return InferenceRecord(result, mode, request.model_cid, self.node, self.signer.sign(result))

@@ -26,6 +26,10 @@ from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.chain import DevChain
 
 
+#: Simulations are not blocks: a sender's whole queue runs in one, whatever its gas.
+SIMULATION_GAS_LIMIT = 2**62
+
+
 @dataclass(frozen=True)
 class PipeConfig:
     """Bounds of the pipeline: rounds per transaction, deferrals before rejection."""
@@ -126,7 +130,9 @@ class Pipeline:
         for run in self.pool.executable(state.get_nonce):
             known = {rid: rec.result for entry in run for rid, rec in entry.records.items()}
             provider = CaptureProvider(self.chain.models, known)
-            pending = PendingBlock(self.chain.chain, self.chain.base_vm_class.with_provider(provider))
+            # A sender's queue may hold more gas than one block: simulate it as one sequence.
+            pending = PendingBlock(self.chain.chain, self.chain.base_vm_class.with_provider(provider),
+                                   gas_limit=SIMULATION_GAS_LIMIT)
             for position, entry in enumerate(run):
                 try:
                     pending.apply(entry.tx)

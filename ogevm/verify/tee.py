@@ -32,7 +32,7 @@ from eth_utils import keccak
 
 from ogevm.errors import OgevmError
 from ogevm.records import InferenceResult
-from ogevm.verify.vanilla import sign_result
+from ogevm.verify.vanilla import ResultSigner
 
 DOMAIN = b"ogevm/tee-attestation/v1"
 #: Code measurement of the simulated enclave (a real TEE reports the hash of its image).
@@ -95,11 +95,11 @@ class SimulatedEnclave:
 
     def __init__(self, vendor_key: keys.PrivateKey = DEV_VENDOR_ROOT_KEY,
                  measurement: bytes = SIMULATED_ENCLAVE_MEASUREMENT, timestamp: int | None = None) -> None:
-        self._key = keys.PrivateKey(os.urandom(32))
-        self.address = self._key.public_key.to_canonical_address()
+        self._signer = ResultSigner(keys.PrivateKey(os.urandom(32)))
+        self.address = self._signer.address
         self.attestation = attest(vendor_key, self.address, measurement,
                                   int(time.time()) if timestamp is None else timestamp)
 
     def sign(self, result: InferenceResult) -> bytes:
         """The enclave's signature of ``result`` (same message as a VANILLA signature)."""
-        return sign_result(self._key, result)
+        return self._signer.sign(result)

@@ -7,6 +7,7 @@ ABI-encoded ``ModelOutput`` or, for a failed inference, of ``"error:" || reason`
 
 from __future__ import annotations
 
+import coincurve
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
@@ -29,10 +30,22 @@ def signing_hash(request_id: RequestId, digest: bytes, result_hash: bytes) -> by
     return keccak(DOMAIN + request_id.tx_hash + request_id.index.to_bytes(32, "big") + digest + result_hash)
 
 
+class ResultSigner:
+    """Signs results with one key; keeps the secp256k1 key object (built once, not per call)."""
+
+    def __init__(self, key: keys.PrivateKey) -> None:
+        self._key = coincurve.PrivateKey(key.to_bytes())
+        self.address = key.public_key.to_canonical_address()
+
+    def sign(self, result: InferenceResult) -> bytes:
+        """A 65-byte signature ``r || s || v`` (v in {0, 1}) of ``result``."""
+        message = signing_hash(result.request_id, result.digest, output_hash(result))
+        return self._key.sign_recoverable(message, hasher=None)
+
+
 def sign_result(key: keys.PrivateKey, result: InferenceResult) -> bytes:
-    """A 65-byte signature of ``result`` by ``key``."""
-    message = signing_hash(result.request_id, result.digest, output_hash(result))
-    return key.sign_msg_hash(message).to_bytes()
+    """A 65-byte signature of ``result`` by ``key`` (for one-off signing; see ResultSigner)."""
+    return ResultSigner(key).sign(result)
 
 
 def recover_signer(result: InferenceResult, signature: bytes) -> bytes | None:

@@ -57,6 +57,12 @@ FIELD_MODULUS = 0x30644E72E131A029B85045B68181585D2833E84879B9709143E1F593F00000
 DECOMP_BASE = 128
 DECOMP_LEGS = 4
 
+#: Rescale after every multiplication (ezkl's calibration otherwise picks 10 for small
+#: models, leaving outputs at twice the input scale: with the 2**28 range above, an output
+#: at scale 26 must stay within +-4, so ``x = [1, 2, 3, 4]`` could not be proven for the
+#: linear regression fixture, whose output is 7.1).
+SCALE_REBASE_MULTIPLIER = 1
+
 #: Seed and size of the calibration input (see :func:`calibration_input`).
 CALIBRATION_SEED = 0
 CALIBRATION_SAMPLES = 8
@@ -270,7 +276,7 @@ class CircuitStore:
         try:
             ezkl.gen_settings(model=str(model), output=str(settings), py_run_args=run_args)
             ezkl.calibrate_settings(data=str(data), model=str(model), settings=str(settings),
-                                    target="resources")
+                                    target="resources", scale_rebase_multiplier=[SCALE_REBASE_MULTIPLIER])
             _canonicalize_settings(settings)
             ezkl.compile_circuit(model=str(model), compiled_circuit=str(work / "model.compiled"),
                                  settings_path=str(settings))

@@ -31,19 +31,20 @@ class PendingBlock:
     """A block being built on the canonical head of ``chain`` with ``vm_class``.
 
     The timestamp is the wall clock (as anvil's), or ``timestamp``; never before the parent's + 1.
+    ``gas_limit`` overrides the parent's for simulations, which are never sealed.
 
     ``vm_class`` carries the results provider, so the same chain can build with INLINE,
     REPLAY or any other mode.
     """
 
     def __init__(self, chain: ChainAPI, vm_class: Type[VM], timestamp: int | None = None,
-                 coinbase: bytes | None = None) -> None:
+                 coinbase: bytes | None = None, gas_limit: int | None = None) -> None:
         parent = chain.get_canonical_head()
         now = int(time.time()) if timestamp is None else timestamp
         params = {"timestamp": max(now, parent.timestamp + 1)}
         if coinbase is not None:
             params["coinbase"] = coinbase
-        header = vm_class.create_header_from_parent(parent, gas_limit=parent.gas_limit, **params)
+        header = vm_class.create_header_from_parent(parent, gas_limit=gas_limit or parent.gas_limit, **params)
         self.chain = chain
         self.vm: VirtualMachineAPI = vm_class(
             header=header,

@@ -263,3 +263,19 @@ def test_rejecting_a_diverging_tx_settles_its_senders_later_txs_without_an_empty
     assert status.state is TxState.REJECTED
     assert status.reason == f"depends on rejected tx 0x{victim.hash.hex()}"
     assert [len(b.block.transactions) for b in blocks] == [] and chain.head.block_number == head
+
+
+def test_a_senders_queue_larger_than_a_block_waits_instead_of_being_rejected(fixture_store, cids):
+    chain = DevChain(fixture_store)
+    (forecast,) = deploy_all(chain, [("PriceForecast", (cids["heavy"], "x", "y"))])
+    pipeline = Pipeline(chain, NODE_KEY)
+    features = [(k % 7 - 3, 1) for k in range(64)]
+    data = forecast.interface.function("forecast").encode(features)
+    start = chain.nonce(chain.accounts[0].address)
+    # each call uses ~1M gas: 34 of them need more than one 30M-gas block
+    hashes = [pipeline.submit(chain.sign(0, forecast.address, data, gas=1_100_000, nonce=start + i))
+              for i in range(34)]
+    blocks = pipeline.run_until_idle()
+    assert len(blocks) >= 2
+    assert all(pipeline.pool.status(h).state is TxState.INCLUDED for h in hashes)
+    assert forecast.call("predictionCount") == (34,)
