@@ -29,6 +29,17 @@ from ogevm.vm.chain import DevChain
 
 
 @dataclass(frozen=True)
+class BlockStats:
+    """A built block: its size, how long replay took, and the model time it did not spend."""
+
+    number: int
+    transactions: int
+    records: int
+    build_seconds: float
+    inference_seconds_saved: float
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """How to run a node. ``data_dir=None`` keeps everything in memory."""
 
@@ -66,6 +77,8 @@ class DevNode:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.blocks_built = 0
+        #: One entry per block this node built (for ``og_pipeStats`` and the demo).
+        self.block_log: list[BlockStats] = []
         with self.lock:
             self.pipeline.register_enclave()
             if config.data_dir is not None:
@@ -136,7 +149,13 @@ class DevNode:
             return self._build()
 
     def _build(self) -> BuiltBlock:
+        start = time.perf_counter()
         built = self.pipeline.build_block(before_seal=self.storage.put_bundle)
+        elapsed = time.perf_counter() - start
+        run_seconds = self.pipeline.executor.run_seconds
+        saved = sum(run_seconds.pop(record.request_id, 0.0) for record in built.records)
+        self.block_log.append(BlockStats(built.block.number, len(built.block.transactions),
+                                         len(built.records), elapsed, saved))
         self.blocks_built += 1
         return built
 

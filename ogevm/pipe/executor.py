@@ -11,6 +11,7 @@ way on replay everywhere.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Sequence
@@ -71,6 +72,9 @@ class InferenceExecutor:
         self.backend = backend or ThreadPoolBackend()
         self.batching = batching
         self.max_batch = max_batch
+        #: Seconds of model time per request (a job's time shared by its requests): what
+        #: running the request inside block building would have cost.
+        self.run_seconds: dict = {}
 
     def execute(self, requests: Sequence[InferenceRequest]) -> list[InferenceRecord]:
         """Signed records for ``requests``, in the same order. Never raises for bad requests."""
@@ -87,7 +91,11 @@ class InferenceExecutor:
         return [self.backend.submit(self._run_and_sign, job) for job in self._plan(requests)]
 
     def _run_and_sign(self, job: _Job) -> list[InferenceRecord]:
+        start = time.perf_counter()
         results = {r.request_id: r for r in self._run_job(job)}
+        share = (time.perf_counter() - start) / len(job.requests)
+        for request in job.requests:
+            self.run_seconds[request.id] = share
         return [self._record(request, results[request.id]) for request in job.requests]
 
     def _plan(self, requests: Sequence[InferenceRequest]) -> list[_Job]:
