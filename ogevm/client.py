@@ -148,11 +148,17 @@ def to_number(x: Any, name: str = "value") -> Number:
     if isinstance(x, (bool, np.bool_)):
         return Number(int(bool(x)), 0)
     if isinstance(x, (int, np.integer)):
-        return _checked(Number(int(x), 0), name)
+        return _normalized(int(x), 0, name)
     if isinstance(x, np.floating):
         if not np.isfinite(x):
             raise ValueError(f"tensor {name!r}: {x} cannot be written as a Number")
-        return _decimal_number(Decimal(np.format_float_scientific(x, unique=True, trim="-")), name)
+        shortest = Decimal(np.format_float_scientific(x, unique=True, trim="-"))
+        if abs(shortest) > Decimal(float(np.finfo(x.dtype).max)):
+            # float32's largest values: the shortest form lies above the type's maximum and the
+            # node refuses it as out of range; send the exact binary value instead
+            exact = Fraction(float(x))
+            return _normalized(exact.numerator, 0, name) if exact.denominator == 1 else to_number(exact, name)
+        return _decimal_number(shortest, name)
     if isinstance(x, float):
         if x != x or x in (float("inf"), float("-inf")):
             raise ValueError(f"tensor {name!r}: {x} cannot be written as a Number")
@@ -196,6 +202,9 @@ def _normalized(coefficient: int, exponent: int, name: str) -> Number:
         exponent += 1
     if exponent > 0 and INT128_MIN <= coefficient * 10**exponent <= INT128_MAX:
         coefficient, exponent = coefficient * 10**exponent, 0  # integers keep decimals = 0
+    while not INT128_MIN <= coefficient <= INT128_MAX and coefficient % 10 == 0:  # huge: negative decimals
+        coefficient //= 10
+        exponent += 1
     if -exponent > MAX_ABS_DECIMALS or exponent > MAX_ABS_DECIMALS:
         raise ValueError(f"tensor {name!r}: {coefficient}e{exponent} needs decimals {-exponent}, "
                          f"outside ±{MAX_ABS_DECIMALS}")
@@ -320,7 +329,12 @@ class Client:
     ``timeout`` bounds the wait for a receipt (seconds); ``harness_address`` reuses an
     ``InferenceCaller`` already deployed instead of deploying one; ``harness_artifact``
     is the compiled artifact to deploy (default: ``fixtures/contracts/InferenceCaller.json``
-    of this checkout). Safe to share between threads: nonces are assigned under a lock.
+    of this checkout).
+
+    Safe to share between threads, but :meth:`infer` keeps one transaction in flight per
+    client (send, then wait for its receipt): the node's pool can currently reject a
+    sender's transaction that becomes ready before the previous one of the same sender.
+    For parallel inference use one client (one key) per thread.
     """
 
     def __init__(self, rpc_url: str, private_key: str | bytes, *, timeout: float = 120.0,
@@ -338,6 +352,7 @@ class Client:
         self._harness: ContractInterface | None = None
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
+        self._tx_lock = threading.Lock()
         self._harness_lock = threading.Lock()
         self._nonce: int | None = None
         self._chain_id: int | None = None
@@ -453,6 +468,8 @@ class Client:
             if polls % 10 == 0:  # now and then: was it rejected after acceptance?
                 status = self.rpc("og_getTransactionStatus", tx_hash)
                 if status["state"] == "rejected":
+                    with self._send_lock:
+                        self._nonce = None  # later nonces would wait behind the gap: resynchronise
                     error = TransactionRejected(status["reason"] or "rejected by the pool")
                     error.tx_hash = tx_hash
                     raise error
@@ -487,8 +504,9 @@ class Client:
         request = ModelInferenceRequest(_mode(mode), model_cid, model_input(inputs))
         calldata = self._harness_interface().function("infer").encode(request)
         to = self.harness_address()
-        tx_hash = self.send_transaction(to, calldata, gas=gas)
-        receipt = self.wait_for_receipt(tx_hash, timeout)
+        with self._tx_lock:  # one transaction in flight per client: see the class docstring
+            tx_hash = self.send_transaction(to, calldata, gas=gas)
+            receipt = self.wait_for_receipt(tx_hash, timeout)
         records = self.rpc("og_getInferenceRecords", tx_hash)
         if int(receipt["status"], 16) != 1:
             reason, revert_data = self._revert_of(receipt, records, to, calldata)

@@ -13,6 +13,8 @@ INFERENCE_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf4")
 ATTESTATION_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf5")
 #: The inference-node registry system contract, deployed at genesis.
 INFERENCE_REGISTRY_ADDRESS = Address(b"\x00" * 18 + b"\xf4\xf4")
+#: Storage slot of the registry's ``circuitVkHash`` mapping (model CID -> verifying-key hash).
+REGISTRY_CIRCUIT_SLOT = 5
 
 # --- gas schedule -------------------------------------------------------------
 #: Charged on every call before anything is decoded.

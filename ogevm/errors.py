@@ -111,3 +111,20 @@ class InvalidBlock(OgevmError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+# --- verification -----------------------------------------------------------------------
+class ZkmlUnsupported(OgevmError):
+    """ezkl cannot build a circuit for this model, or cannot prove this request with it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ProofInvalid(OgevmError):
+    """A proof that must be rejected: malformed, not accepted by ezkl, or about other values."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

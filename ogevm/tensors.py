@@ -113,6 +113,34 @@ def array_to_number_tensor(name: str, array: np.ndarray) -> NumberTensor:
     return NumberTensor(name, values, tuple(int(d) for d in array.shape))
 
 
+def array_to_exact_number_tensor(name: str, array: np.ndarray) -> NumberTensor:
+    """Numbers equal to each element *exactly* (a float is a dyadic rational: ``m / 2**k`` is
+    ``(m * 5**k, k)``, trailing zeros removed). For proven ZKML outputs, which are exact.
+
+    Raises :class:`InvalidOutput` for NaN, infinity or values outside int128.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind != "f":
+        return array_to_number_tensor(name, array)
+    if not np.all(np.isfinite(array)):
+        raise InvalidOutput(f"output {name!r} is not finite")
+    values = []
+    for x in array.reshape(-1):
+        exact = Fraction(float(x))
+        decimals = exact.denominator.bit_length() - 1  # the denominator is a power of two
+        value = exact.numerator * 5**decimals
+        while decimals and value % 10 == 0:
+            value, decimals = value // 10, decimals - 1
+        _check_int128(name, value)
+        values.append(Number(value, decimals))
+    return NumberTensor(name, tuple(values), tuple(int(d) for d in array.shape))
+
+
+def number_to_fraction(number: Number) -> Fraction:
+    """The exact rational value of a Number."""
+    return Fraction(number.value) * Fraction(10) ** -number.decimals
+
+
 def array_to_string_tensor(name: str, array: np.ndarray) -> StringTensor:
     """A string output array, flattened row-major."""
     flat = np.asarray(array, dtype=object).reshape(-1)

@@ -22,7 +22,7 @@ from ogevm.models.cid import compute_cid, verify_cid
 from ogevm.models.cost import model_gas_per_sample
 
 # Failures are reported as revert reasons; keep onnxruntime's own log off stderr.
-ort.set_default_logger_severity(3)
+ort.set_default_logger_severity(4)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def session_options() -> ort.SessionOptions:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     return options
 
 

@@ -21,7 +21,7 @@ from eth_keys import keys
 
 from ogevm.abc import ExecutorBackend
 from ogevm.abi.types import InferenceMode
-from ogevm.errors import InferenceError, UnknownModel
+from ogevm.errors import InferenceError, InvalidInput, ResultUnavailable, UnknownModel, ZkmlUnsupported
 from ogevm.models.binding import encode_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.pipe.bundle import InferenceRecord
@@ -55,20 +55,24 @@ class _Job:
 class InferenceExecutor:
     """Runs requests on a backend, batched by model, and signs each result as a node.
 
-    VANILLA (and ZKML) results are signed with ``node_key``; TEE results by ``enclave``
-    (a SIMULATED enclave here), with its attestation attached. ``max_batch`` caps the
+    VANILLA and ZKML results are signed with ``node_key``, ZKML ones with the proof from
+    ``prover`` attached (each alone: a proof covers one request); TEE results by
+    ``enclave`` (a SIMULATED enclave here), with its attestation attached. ``max_batch`` caps the
     samples in one stacked run; ``batching=False`` runs every request on its own (the
     baseline the benchmark compares with).
     """
 
     def __init__(self, runtime: ModelRuntime, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
                  backend: ExecutorBackend | None = None, batching: bool = True,
-                 max_batch: int = 64, enclave: SimulatedEnclave | None = None) -> None:
+                 max_batch: int = 64, enclave: SimulatedEnclave | None = None, prover=None) -> None:
         self.runtime = runtime
         self.node_key = node_key
         self.signer = ResultSigner(node_key)
         self.node = self.signer.address
         self.enclave = enclave
+        #: Proves ZKML requests (``ogevm.verify.zkml.ZkProver``); without it they fail.
+        self.prover = prover
+        self._proofs: dict = {}
         self.backend = backend or ThreadPoolBackend()
         self.batching = batching
         self.max_batch = max_batch
@@ -92,7 +96,12 @@ class InferenceExecutor:
 
     def _run_and_sign(self, job: _Job) -> list[InferenceRecord]:
         start = time.perf_counter()
-        results = {r.request_id: r for r in self._run_job(job)}
+        try:
+            results = {r.request_id: r for r in self._run_job(job)}
+        except Exception as exc:  # a fault of this node (a bug, a dead prover): fail the job's
+            # requests with a reason rather than leave their transactions waiting forever
+            reason = f"inference node fault: {type(exc).__name__}"
+            results = {r.id: InferenceResult(r.id, r.digest, error=reason) for r in job.requests}
         share = (time.perf_counter() - start) / len(job.requests)
         for request in job.requests:
             self.run_seconds[request.id] = share
@@ -117,7 +126,8 @@ class InferenceExecutor:
         """Requests with equal keys can be stacked; a request that cannot gets its own key."""
         info = self.runtime.store.get(request.model_cid)
         rows = {len(array) for array in request.feeds.values()}
-        if not (self.batching and info is not None and info.batchable) or len(rows) != 1:
+        alone = request.call.mode is InferenceMode.ZKML or len(rows) != 1
+        if alone or not (self.batching and info is not None and info.batchable):
             return ("alone", request.id)
         return (request.model_cid,) + tuple(
             (name, array.shape[1:], array.dtype.str) for name, array in sorted(request.feeds.items())
@@ -149,14 +159,32 @@ class InferenceExecutor:
             info = self.runtime.store.get(request.model_cid)
             if info is None:
                 raise UnknownModel(request.model_cid)
-            output = self.runtime.run(info, request.feeds)
+            if request.call.mode is InferenceMode.ZKML:
+                output = self._prove(info, request)
+            else:
+                output = self.runtime.run(info, request.feeds)
         except InferenceError as exc:
             return InferenceResult(request.id, request.digest, error=exc.reason)
         return InferenceResult(request.id, request.digest, output=output)
+
+    def _prove(self, info, request: InferenceRequest):
+        from ogevm.verify.zkml import zk_output
+
+        if self.prover is None:
+            raise ResultUnavailable("this node has no ZKML prover")
+        try:
+            proof, outputs = self.prover.prove(request.model_cid, request.feeds)
+        except KeyError as exc:
+            raise ResultUnavailable(f"no ZKML circuit for model {request.model_cid!r} on this node") from exc
+        except ZkmlUnsupported as exc:
+            raise InvalidInput(f"ZKML cannot prove this request: {exc.reason}") from exc
+        self._proofs[request.id] = proof
+        return zk_output(info, outputs)
 
     def _record(self, request: InferenceRequest, result: InferenceResult) -> InferenceRecord:
         mode = request.call.mode
         if mode is InferenceMode.TEE and self.enclave is not None:
             return InferenceRecord(result, mode, request.model_cid, self.enclave.address,
                                    self.enclave.sign(result), attestation=self.enclave.attestation.encode())
-        return InferenceRecord(result, mode, request.model_cid, self.node, self.signer.sign(result))
+        return InferenceRecord(result, mode, request.model_cid, self.node, self.signer.sign(result),
+                               proof=self._proofs.pop(request.id, b""))

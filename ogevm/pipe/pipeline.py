@@ -30,6 +30,15 @@ from ogevm.vm.chain import DevChain
 SIMULATION_GAS_LIMIT = 2**62
 
 
+def default_prover(chain: DevChain):
+    """A ZKML prover over the chain's circuits, if it has any (ezkl is an optional extra)."""
+    if chain.circuits is None:
+        return None
+    from ogevm.verify.zkml import ZkProver
+
+    return ZkProver(chain.circuits.directory)
+
+
 @dataclass(frozen=True)
 class PipeConfig:
     """Bounds of the pipeline: rounds per transaction, deferrals before rejection."""
@@ -46,7 +55,7 @@ class Pipeline:
                  executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig()) -> None:
         self.chain = chain
         self.config = config
-        self.executor = executor or InferenceExecutor(chain.runtime, node_key)
+        self.executor = executor or InferenceExecutor(chain.runtime, node_key, prover=default_prover(chain))
         head = chain.head
         self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool_capacity)
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)

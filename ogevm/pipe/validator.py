@@ -22,7 +22,7 @@ from ogevm.errors import InvalidBlock
 from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord, bundle_root
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.verify.records import InvalidRecord, ProofChecker, verify_record
+from ogevm.verify.records import InvalidRecord, ProofChecker, verify_proof, verify_record
 from ogevm.verify.registry import RegistryView
 
 _HEADER_FIELDS = ("state_root", "receipt_root", "gas_used", "bloom", "transaction_root")
@@ -57,7 +57,7 @@ class BlockValidator:
         registry = RegistryView(self.chain.get_vm(parent).state)
         for i, record in enumerate(records):
             try:
-                verify_record(record, registry, block.header.timestamp, self.proofs)
+                verify_record(record, registry, block.header.timestamp)
             except InvalidRecord as exc:
                 raise InvalidBlock(f"record {i} ({record.request_id}): {exc.reason}") from exc
         results = {record.request_id: record.result for record in records}
@@ -80,9 +80,13 @@ class BlockValidator:
         used = [request for tx in block.transactions for request in provider.used.get(tx.hash, ())]
         if len(used) != len(records):
             raise InvalidBlock(f"the block used {len(used)} inference results; the bundle has {len(records)}")
-        for request, record in zip(used, records):
+        for i, (request, record) in enumerate(zip(used, records)):
             if (request.id, request.call.mode, request.model_cid) != (record.request_id, record.mode, record.model_cid):
                 raise InvalidBlock(f"record for {record.request_id} does not describe the request made")
+            try:
+                verify_proof(record, request.feeds, registry, self.proofs)
+            except InvalidRecord as exc:
+                raise InvalidBlock(f"record {i} ({record.request_id}): {exc.reason}") from exc
         if imported.header != block.header:
             fields = [f for f in _HEADER_FIELDS if getattr(imported.header, f) != getattr(block.header, f)]
             raise InvalidBlock(f"replay does not reproduce the header: {', '.join(fields) or 'header'} differ")

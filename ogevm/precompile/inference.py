@@ -27,8 +27,11 @@ from ogevm.constants import (
     GAS_INFERENCE_PER_WORD,
     GAS_MODE_SURCHARGE,
     INFERENCE_PRECOMPILE_ADDRESS,
+    INFERENCE_REGISTRY_ADDRESS,
     MAX_REASON_CHARS,
+    REGISTRY_CIRCUIT_SLOT,
 )
+from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError
 from ogevm.models.binding import bind_inputs, samples
 from ogevm.records import InferenceRequest
@@ -58,6 +61,8 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
         call = decode_run_model_inference(data)
         check_structure(call.input)
         info = provider.model(call.model_cid)
+        if call.mode is InferenceMode.ZKML and not zkml_enabled(computation.state, call.model_cid):
+            raise InferenceError(f"model {call.model_cid!r} is not enabled for ZKML (no circuit registered)")
         count = samples(info, call.input)
         computation.consume_gas(
             info.gas_per_sample * count + GAS_MODE_SURCHARGE[call.mode], reason="inference: model"
@@ -78,6 +83,12 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
     computation.output = output
     computation.add_log_entry(INFERENCE_PRECOMPILE_ADDRESS, (_EVENT_TOPIC,), event)
     return computation
+
+
+def zkml_enabled(state, model_cid: str) -> bool:
+    """Whether the registry binds a verifying key to ``model_cid`` (``circuitVkHash[cid]``)."""
+    slot = keccak(model_cid.encode() + REGISTRY_CIRCUIT_SLOT.to_bytes(32, "big"))
+    return state.get_storage(INFERENCE_REGISTRY_ADDRESS, int.from_bytes(slot, "big")) != 0
 
 
 def _revert(computation: ComputationAPI, reason: str) -> None:

@@ -15,8 +15,8 @@ from collections import defaultdict
 from typing import Mapping
 
 from ogevm.abc import ResultsProvider
-from ogevm.abi.types import SIMULATION_OUTPUT
-from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
+from ogevm.abi.types import SIMULATION_OUTPUT, InferenceMode
+from ogevm.errors import InferenceError, InvalidInput, ResultUnavailable, UnknownModel, ZkmlUnsupported
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.records import InferenceRequest, InferenceResult, RequestId
@@ -38,18 +38,39 @@ class CatalogueProvider(ResultsProvider):
 
 
 class InlineProvider(CatalogueProvider):
-    """INLINE: run the model inside the call."""
+    """INLINE: run the model inside the call.
 
-    def __init__(self, store: ModelStore, runtime: ModelRuntime | None = None) -> None:
+    A ZKML request returns what its proof would prove: the circuit's quantized output,
+    from ``circuits`` (``ogevm.verify.zkml.CircuitStore``); no proof is made inline.
+    """
+
+    def __init__(self, store: ModelStore, runtime: ModelRuntime | None = None, circuits=None) -> None:
         super().__init__(store)
         self.runtime = runtime or ModelRuntime(store)
+        self.circuits = circuits
 
     def resolve(self, request: InferenceRequest) -> InferenceResult:
         try:
-            output = self.runtime.run(self.model(request.model_cid), request.feeds)
+            info = self.model(request.model_cid)
+            if request.call.mode is InferenceMode.ZKML:
+                output = self._zkml_output(info, request)
+            else:
+                output = self.runtime.run(info, request.feeds)
         except InferenceError as exc:
             return InferenceResult(request.id, request.digest, error=exc.reason)
         return InferenceResult(request.id, request.digest, output=output)
+
+    def _zkml_output(self, info: ModelInfo, request: InferenceRequest):
+        from ogevm.verify.zkml import zk_output
+
+        if self.circuits is None:
+            raise ResultUnavailable("this node has no ZKML circuits: ZKML results cannot be computed here")
+        try:
+            return zk_output(info, self.circuits.witness(request.model_cid, request.feeds))
+        except KeyError as exc:
+            raise ResultUnavailable(f"no ZKML circuit for model {request.model_cid!r} on this node") from exc
+        except ZkmlUnsupported as exc:
+            raise InvalidInput(f"ZKML cannot prove this request: {exc.reason}") from exc
 
 
 class CaptureProvider(CatalogueProvider):

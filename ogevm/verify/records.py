@@ -32,16 +32,21 @@ class InvalidRecord(OgevmError):
 
 
 class ProofChecker(Protocol):
-    """Verifies ZKML proofs (``ogevm.verify.zkml``); raises on an invalid proof."""
+    """Verifies ZKML proofs (``ogevm.verify.zkml.CircuitProofChecker``)."""
 
-    def vk_hash(self, model_cid: str) -> bytes: ...
+    def vk_hash(self, model_cid: str) -> bytes:
+        """Hash of the verifying key this checker uses for ``model_cid`` (b"" if none)."""
 
-    def check(self, record: InferenceRecord) -> None: ...
+    def check(self, record: InferenceRecord, feeds) -> None:
+        """Raise an OgevmError unless the proof shows the record's output for ``feeds``."""
 
 
-def verify_record(record: InferenceRecord, registry: RegistryView, block_timestamp: int,
-                  proofs: ProofChecker | None = None) -> None:
-    """Raise :class:`InvalidRecord` unless ``record`` carries what its mode promises."""
+def verify_record(record: InferenceRecord, registry: RegistryView, block_timestamp: int) -> None:
+    """Raise :class:`InvalidRecord` unless ``record`` carries what its mode promises.
+
+    Everything but the ZKML proof itself, which needs the request's inputs: the validator
+    checks it with :func:`verify_proof` once replay has made the request.
+    """
     signer = recover_signer(record.result, record.signature)
     if signer is None or signer != record.node:
         raise InvalidRecord("bad signature")
@@ -53,8 +58,8 @@ def verify_record(record: InferenceRecord, registry: RegistryView, block_timesta
         _check_attestation(record, registry, block_timestamp)
     if not registry.is_allowed(signer, int(record.mode)):
         raise InvalidRecord(f"node 0x{signer.hex()} is not registered for {record.mode.name}")
-    if record.mode is InferenceMode.ZKML and record.result.error is None:
-        _check_proof(record, registry, proofs)
+    if record.mode is InferenceMode.ZKML and record.result.error is None and not record.proof:
+        raise InvalidRecord("ZKML record without a proof")
 
 
 def _check_attestation(record: InferenceRecord, registry: RegistryView, block_timestamp: int) -> None:
@@ -75,7 +80,11 @@ def _check_attestation(record: InferenceRecord, registry: RegistryView, block_ti
         raise InvalidRecord("attestation is for another enclave key")
 
 
-def _check_proof(record: InferenceRecord, registry: RegistryView, proofs: ProofChecker | None) -> None:
+def verify_proof(record: InferenceRecord, feeds, registry: RegistryView, proofs: ProofChecker | None) -> None:
+    """Raise :class:`InvalidRecord` unless a ZKML record's proof shows its output for ``feeds``
+    under the verifying key the registry binds to the model."""
+    if record.mode is not InferenceMode.ZKML or record.result.error is not None:
+        return
     if proofs is None:
         raise InvalidRecord("ZKML record but this validator has no proof verifier")
     registered = registry.circuit_vk_hash(record.model_cid)
@@ -84,6 +93,6 @@ def _check_proof(record: InferenceRecord, registry: RegistryView, proofs: ProofC
     if proofs.vk_hash(record.model_cid) != registered:
         raise InvalidRecord("verifying key does not match the one registered for the model")
     try:
-        proofs.check(record)
+        proofs.check(record, feeds)
     except OgevmError as exc:
         raise InvalidRecord(f"invalid proof: {exc}") from exc

@@ -11,19 +11,25 @@ The API is small and explicit on purpose: ezkl is file based, slow to prepare, a
 error messages and file formats are not a stable interface. Everything that touches ezkl
 is in :class:`CircuitStore`, which caches each model's artifacts on disk by CID, checks
 every proof itself before ezkl sees it (ezkl ignores parts of its own proof file, such as
-``hex_proof``), and turns every ezkl failure into one of two errors:
+``hex_proof``), and turns ezkl's failures into one of two errors:
 :class:`ZkmlUnsupported` (this model or input cannot be proven) and :class:`ProofInvalid`
 (a proof must be rejected).
 
-Rules a client must reproduce (``docs/SPEC.md`` §8):
+Rules a client must reproduce (``docs/SPEC.md`` §9):
 
 * Circuit settings: inputs and outputs public, parameters fixed, every symbolic dimension
   set to 1 (one sample per proof), range checks decomposed in 4 legs of base 128;
-  ``calibrate_settings(target="resources")`` on :func:`calibration_input`.
+  ``calibrate_settings(target="resources", scale_rebase_multiplier=[1])`` on
+  :func:`calibration_input`; then hash-ordered lists in the settings sorted (see
+  :func:`_canonicalize_settings`), so one model and one SRS give one verifying key.
 * An input ``x`` at scale ``s`` is the integer ``round_half_away_from_zero(x * 2**s)``.
 * A public value is a BN254 scalar-field element ``v`` in ``[0, p)``, 32 bytes little
   endian; it stands for the integer ``n = v`` if ``v <= (p - 1) / 2`` else ``v - p``; an
   output at scale ``s`` is the rational ``n / 2**s``.
+* A circuit covers a bounded range: every range-checked value within 2**28 at its scale
+  (with scale 13: |value| < 32768), and the inputs of nonlinear lookups (log, sigmoid...)
+  within the table calibrated on inputs in [-1, 1] (twice the calibrated range). Requests
+  beyond it get :class:`ZkmlUnsupported`, never a proof.
 * The SRS is generated locally by ``ezkl.gen_srs``: its secret is known to whoever made it,
   so these proofs only show what they show to someone who trusts that party.
 """
@@ -43,7 +49,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from eth_utils import keccak
 
-from ogevm.errors import OgevmError
+from ogevm.errors import ProofInvalid, ZkmlUnsupported
 
 SRS_LABEL = "development SRS (secret known locally: not for production)"
 
@@ -69,22 +75,6 @@ CALIBRATION_SAMPLES = 8
 
 _ARTIFACTS = ("settings.json", "model.compiled", "vk.key", "pk.key", "circuit.json")
 _MAX_EXACT = 2**53  # |n| up to this is exact in float64 once divided by 2**scale
-
-
-class ZkmlUnsupported(OgevmError):
-    """ezkl cannot build a circuit for this model, or cannot prove this request with it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ProofInvalid(OgevmError):
-    """A proof that must be rejected: malformed, not accepted by ezkl, or about other values."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -170,14 +160,13 @@ class CircuitStore:
 
         Raises KeyError if ``cid`` is not prepared, and :class:`ZkmlUnsupported` when the
         feeds are not one sample of the circuit's shapes (``"ZKML proves one sample per
-        request"`` for a batch), hold NaN or infinity, or ezkl cannot compute the witness.
+        request"`` for a batch), hold NaN or infinity, need a value outside the circuit's
+        range (``"input outside the range the circuit supports: ..."``), or ezkl cannot
+        compute the witness.
         """
         info = self.info(cid)
         with self._scratch(cid) as scratch:
-            data = scratch.write("input", self._input_json(info, feeds))
-            witness = _call_ezkl("compute the witness", "gen_witness", data=str(data),
-                                 model=str(self._path(cid, "model.compiled")),
-                                 output=str(scratch.path("witness")))
+            witness = self._gen_witness(info, feeds, scratch.path("witness"), scratch)
         try:
             columns = [[_felt_to_int(felt) for felt in column] for column in witness["outputs"]]
         except (KeyError, TypeError, ProofInvalid) as exc:
@@ -188,21 +177,18 @@ class CircuitStore:
         """A proof for ``feeds`` and the outputs it proves (equal to :meth:`witness`'s).
 
         The proof is the contents of ezkl's proof JSON file. It is checked with
-        :meth:`verify` before it is returned, so an input outside the range the circuit was
-        calibrated for is reported here and never turns into a proof that fails later.
+        :meth:`verify` (outputs and inputs included) before it is returned, so a proof that
+        would fail later is reported here instead.
 
         Raises KeyError if ``cid`` is not prepared, :class:`ZkmlUnsupported` for everything
         :meth:`witness` rejects, when ezkl fails to prove, or when its proof does not verify.
         """
         info = self.info(cid)
         with self._scratch(cid) as scratch:
-            data = scratch.write("input", self._input_json(info, feeds))
             witness = scratch.path("witness")
             proof_path = scratch.path("proof")
-            model = str(self._path(cid, "model.compiled"))
-            _call_ezkl("compute the witness", "gen_witness", data=str(data), model=model,
-                       output=str(witness))
-            _call_ezkl("prove", "prove", witness=str(witness), model=model,
+            self._gen_witness(info, feeds, witness, scratch)
+            _call_ezkl("prove", "prove", witness=str(witness), model=str(self._path(cid, "model.compiled")),
                        pk_path=str(self._path(cid, "pk.key")), proof_path=str(proof_path),
                        srs_path=str(self._srs_path(info.logrows)))
             proof = proof_path.read_bytes()
@@ -212,7 +198,7 @@ class CircuitStore:
             self.verify(cid, proof, outputs, feeds)
         except ProofInvalid as exc:
             raise ZkmlUnsupported(
-                f"ezkl made a proof that does not verify (input outside the calibrated range?): {exc.reason}"
+                f"ezkl made a proof that does not verify: {exc.reason}"
             ) from exc
         return proof, outputs
 
@@ -256,6 +242,31 @@ class CircuitStore:
             raise ProofInvalid("ezkl rejected the proof")
 
     # --- internals -----------------------------------------------------------------------
+    def _gen_witness(self, info: CircuitInfo, feeds: Mapping[str, np.ndarray], output: Path,
+                     scratch: "_Scratch") -> dict:
+        """ezkl's witness for ``feeds``, written to ``output``; refuses values ezkl cannot prove.
+
+        ezkl computes a witness for a value outside its lookup tables (``Ln``, ``Sigmoid``...)
+        without complaint, and its prover then never returns (measured with ezkl 23.0.5:
+        ``Log`` of an input beyond the table hangs the calling thread for good). So the
+        witness's lookup inputs are checked against the table range the settings declare.
+        """
+        data = scratch.write("input", self._input_json(info, feeds))
+        witness = _call_ezkl("compute the witness", "gen_witness", data=str(data),
+                             model=str(self._path(info.cid, "model.compiled")), output=str(output))
+        low, high = self._meta[info.cid]["lookup_range"]
+        if self._meta[info.cid]["lookups"]:
+            try:
+                least, most = int(witness["min_lookup_inputs"]), int(witness["max_lookup_inputs"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ZkmlUnsupported(f"ezkl returned a witness this version cannot read: {exc}") from exc
+            if least < low or most > high:
+                raise ZkmlUnsupported(
+                    f"input outside the range the circuit supports: a lookup needs "
+                    f"[{least}, {most}], the tables cover [{low}, {high}] (scaled integers)"
+                )
+        return witness
+
     def _build(self, work: Path, onnx_bytes: bytes) -> None:
         ezkl = _ezkl_module()
         specs = _onnx_inputs(onnx_bytes)
@@ -328,6 +339,8 @@ class CircuitStore:
             input_shapes=tuple(shapes[:n_in]),
             output_shapes=tuple(shapes[n_in:]),
         )
+        meta["lookup_range"] = [int(v) for v in settings["run_args"].get("lookup_range") or (0, 0)]
+        meta["lookups"] = bool(settings.get("required_lookups"))
         self._meta[cid] = meta
         self._infos[cid] = info
         return info
@@ -491,7 +504,8 @@ def calibration_input(specs: Sequence[tuple[str, str, tuple]]) -> list[list[floa
 
     ``CALIBRATION_SAMPLES`` samples (symbolic dimensions 1), concatenated per input: all
     -1, all +1, then uniform draws in [-1, 1] from ``numpy.random.default_rng(CALIBRATION_SEED)``
-    (integers: -1, 0 or 1; bools: 0 or 1), drawn input by input, sample by sample.
+    (integers: -1, 0 or 1; bools: 0 or 1; bools are all 0, then all 1, for the first two),
+    drawn sample by sample and, within a sample, input by input in graph order.
     """
     rng = np.random.default_rng(CALIBRATION_SEED)
     data: list[list] = [[] for _ in specs]
@@ -618,3 +632,65 @@ def _check_outputs(info: CircuitInfo, proven: list[list[int]], expected: Sequenc
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
+
+
+# --- using circuits in the pipeline ------------------------------------------------------
+def zk_output(info: "ModelInfo", outputs: Sequence[np.ndarray]) -> "ModelOutput":
+    """The ``ModelOutput`` a ZKML request returns: the proven values, exactly (``n / 2**s``)."""
+    from ogevm.abi.types import ModelOutput
+    from ogevm.tensors import array_to_exact_number_tensor
+
+    return ModelOutput(tuple(array_to_exact_number_tensor(spec.name, np.asarray(value))
+                             for spec, value in zip(info.outputs, outputs)), (), (), False)
+
+
+def expected_outputs(output: "ModelOutput") -> list[np.ndarray]:
+    """The arrays a ZKML ``output`` claims, for :meth:`CircuitStore.verify`."""
+    from ogevm.tensors import number_to_fraction
+
+    arrays = []
+    for tensor in output.numbers:
+        values = [number_to_fraction(number) for number in tensor.values]
+        if all(value.denominator == 1 for value in values):
+            arrays.append(np.array([int(v) for v in values], dtype=np.int64).reshape(tensor.shape))
+        else:
+            arrays.append(np.array([float(v) for v in values], dtype=np.float64).reshape(tensor.shape))
+    return arrays
+
+
+class ZkProver:
+    """Proves requests in worker processes (spawned: ezkl hangs in forked workers)."""
+
+    def __init__(self, directory: Path | str, workers: int = 1) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.directory = Path(directory)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def prove(self, cid: str, feeds: Mapping[str, np.ndarray]) -> tuple[bytes, list[np.ndarray]]:
+        """Proof and proven outputs. Raises ZkmlUnsupported, KeyError (no circuit)."""
+        return self._pool.submit(prove_in_process, str(self.directory), cid, dict(feeds)).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class CircuitProofChecker:
+    """A validator's ZKML check against a circuit store's verifying keys."""
+
+    def __init__(self, circuits: CircuitStore) -> None:
+        self.circuits = circuits
+
+    def vk_hash(self, model_cid: str) -> bytes:
+        try:
+            return self.circuits.info(model_cid).vk_hash
+        except KeyError:
+            return b""
+
+    def check(self, record, feeds: Mapping[str, np.ndarray]) -> None:
+        """Raise :class:`ProofInvalid` unless ``record.proof`` proves its output for ``feeds``."""
+        try:
+            self.circuits.verify(record.model_cid, record.proof, expected_outputs(record.result.output), feeds)
+        except KeyError as exc:
+            raise ProofInvalid(f"no circuit for model {record.model_cid}") from exc

@@ -30,7 +30,8 @@ from ogevm.constants import (
     DEV_CHAIN_ID,
     DEV_INITIAL_BASE_FEE,
 )
-from ogevm.errors import InvalidTransaction, TransactionFailed
+from ogevm.errors import InvalidTransaction, OgevmError, TransactionFailed
+from ogevm.fixtures import fixture_contract
 from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.bundle import EMPTY_BUNDLE_ROOT
 from ogevm.models.store import ModelInfo, ModelStore
@@ -110,11 +111,14 @@ class DevChain:
     """
 
     def __init__(self, models: ModelStore | None = None, vm_class: Type[VM] = InferencePragueVM,
-                 accounts: Sequence[DevAccount] = DEV_ACCOUNTS, db: AtomicDatabaseAPI | None = None) -> None:
+                 accounts: Sequence[DevAccount] = DEV_ACCOUNTS, db: AtomicDatabaseAPI | None = None,
+                 circuits=None) -> None:
         self.models = models if models is not None else ModelStore()
         self.runtime = ModelRuntime(self.models)
+        #: ZKML circuits (``ogevm.verify.zkml.CircuitStore``), if this chain serves ZKML.
+        self.circuits = circuits
         self.base_vm_class = vm_class
-        self.vm_class = vm_class.with_provider(InlineProvider(self.models, self.runtime))
+        self.vm_class = vm_class.with_provider(InlineProvider(self.models, self.runtime, circuits))
         self.accounts = tuple(accounts)
         klass = chain_class(self.vm_class)
         db = db if db is not None else AtomicDB()
@@ -129,6 +133,19 @@ class DevChain:
     def add_model(self, model: bytes | Path | str) -> ModelInfo:
         """Add ONNX bytes, or the file at a path, to the chain's models."""
         return self.models.add(model) if isinstance(model, bytes) else self.models.add_file(model)
+
+    def enable_zkml(self, cid: str):
+        """Build the model's ZKML circuit and register its verifying key on chain (as the
+        registry owner, dev account 0). Raises ZkmlUnsupported with ezkl's reason, and
+        TransactionFailed if the registry refuses."""
+        if self.circuits is None:
+            raise OgevmError("this chain has no circuit store: create it with circuits=CircuitStore(dir)")
+        info = self.circuits.prepare(cid, self.models.load(cid))
+        registry = fixture_contract("InferenceNodeRegistry")
+        result = self.send(0, INFERENCE_REGISTRY_ADDRESS, registry.function("registerCircuit").encode(cid, info.vk_hash))
+        if not result.success:
+            raise TransactionFailed(result.revert_reason, result.return_data)
+        return info
 
     # --- state --------------------------------------------------------------------
     @property

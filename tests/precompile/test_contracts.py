@@ -51,11 +51,19 @@ def test_forecast_stores_the_prediction_and_emits_events(chain, cids):
 def test_two_modes_in_one_transaction(chain, cids):
     mixed = chain.deploy(fixture_contract("MixedModes"))
     result = mixed.transact("compareWithModes", cids["linear_regression"], cids["linear_regression"],
-                            "x", "y", FEATURES, InferenceMode.ZKML, InferenceMode.TEE)
+                            "x", "y", FEATURES, InferenceMode.VANILLA, InferenceMode.TEE)
     assert result.success
     assert mixed.call("lastA") == mixed.call("lastB") == (71, 1)
     ids = [decode_event_data(log.data)[0] for log in result.logs if log.address == INFERENCE_PRECOMPILE_ADDRESS]
     assert ids == [f"0x{result.tx_hash.hex()}:0", f"0x{result.tx_hash.hex()}:1"]
+
+
+def test_zkml_on_a_model_without_a_registered_circuit_reverts(chain, cids):
+    mixed = chain.deploy(fixture_contract("MixedModes"))
+    result = mixed.transact("compareWithModes", cids["linear_regression"], cids["linear_regression"],
+                            "x", "y", FEATURES, InferenceMode.VANILLA, InferenceMode.ZKML)
+    assert not result.success
+    assert "is not enabled for ZKML (no circuit registered)" in result.revert_reason
 
 
 def test_dependent_call_feeds_the_first_output_to_the_second_model(chain, cids):
