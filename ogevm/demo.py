@@ -52,16 +52,25 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
             "dependent": chain.deploy(fixture_contract("DependentInference")),
             "caller": chain.deploy(fixture_contract("InferenceCaller")),
         }
+        zkml = chain.circuits is not None
+        if zkml:
+            circuit = chain.enable_zkml(models["linear_regression"].cid)
+    if zkml:
+        console.print(f"linear_regression enabled for ZKML: ezkl circuit, logrows {circuit.logrows}, verifying key "
+                      f"0x{circuit.vk_hash.hex()[:16]}… registered on chain ([yellow]{circuit.srs}[/yellow])")
+    else:
+        console.print("ZKML skipped: ezkl is not installed (pip install 'ogevm[zkml]')")
     first_block = chain.head.block_number + 1
-    plan = _burst(burst, contracts, models)
+    plan = _burst(burst, contracts, models, zkml)
     submitted, nonces = [], {}
     start = time.perf_counter()
-    for label, mode, sender, contract, data in plan:
-        account = chain.accounts[sender]
-        nonce = nonces.setdefault(sender, chain.nonce(account.address))
-        nonces[sender] += 1
-        tx = chain.sign(sender, contract.address, data, nonce=nonce, max_priority_fee_per_gas=10**9)
-        submitted.append((label, mode, node.send_raw_transaction(tx.encode())))
+    with node.lock:  # the whole burst reaches the pool before the producer looks at it
+        for label, mode, sender, contract, data in plan:
+            account = chain.accounts[sender]
+            nonce = nonces.setdefault(sender, chain.nonce(account.address))
+            nonces[sender] += 1
+            tx = chain.sign(sender, contract.address, data, nonce=nonce, max_priority_fee_per_gas=10**9)
+            submitted.append((label, mode, node.send_raw_transaction(tx.encode())))
     console.print(f"sent {len(submitted)} transactions to the node's PIPE pool")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("simulate -> infer in parallel -> replay into blocks", total=len(submitted))
@@ -78,7 +87,7 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
     _print_tables(console, rows, blocks)
     valid, head_matches = _validate_on_model_free_node(node)
     console.print(f"{len(submitted)} transactions settled {elapsed:.2f} s after the first was sent. A second node with no models "
-                  f"validated all {valid} blocks (signatures, attestations, bundle roots, replay): "
+                  f"validated all {valid} blocks (signatures, attestations, ZKML proofs, bundle roots, replay): "
                   f"same state root: {head_matches}")
     console.print("Next: `ogevm node` serves this over JSON-RPC for web3.py/ethers.js (docs/RPC.md); "
                   "docs/SPEC.md has the rules; solidity/ the SolidML sources; benchmarks/ what PIPE buys.")
@@ -86,17 +95,18 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
             "same_state_root": head_matches}
 
 
-def _burst(burst: int, contracts: dict, models: dict) -> list[tuple]:
+def _burst(burst: int, contracts: dict, models: dict, zkml: bool) -> list[tuple]:
     heavy, linear, mixed = contracts["heavy"], contracts["linear"], contracts["mixed"]
     plan = [(f"PriceForecast(heavy).forecast #{i}", "VANILLA", i % 6, heavy,
              heavy.interface.function("forecast").encode([((i * 7 + k) % 19 - 9, 1) for k in range(64)]))
             for i in range(burst)]
     plan.append(("PriceForecast(linear).forecast", "VANILLA", 6, linear,
                  linear.interface.function("forecast").encode(FOUR)))
-    plan.append(("MixedModes.compareWithModes", "VANILLA + TEE(sim)", 7, mixed,
+    first_mode = InferenceMode.ZKML if zkml else InferenceMode.VANILLA
+    plan.append(("MixedModes.compareWithModes", f"{first_mode.name} + TEE(sim)", 7, mixed,
                  mixed.interface.function("compareWithModes").encode(
                      models["linear_regression"].cid, models["linear_regression"].cid, "x", "y", FOUR,
-                     InferenceMode.VANILLA, InferenceMode.TEE)))
+                     first_mode, InferenceMode.TEE)))
     dependent = contracts["dependent"]
     plan.append(("DependentInference.chain", "VANILLA, 2 rounds", 8, dependent,
                  dependent.interface.function("chain").encode(
@@ -132,7 +142,8 @@ def _first_value(record) -> str:
     if record.result.error:
         return f"error: {record.result.error}"
     tensor = record.result.output.numbers[0]
-    return f"{tensor.name}={number_to_decimal(tensor.values[0])}"
+    proven = " (proven)" if record.proof else ""
+    return f"{tensor.name}={number_to_decimal(tensor.values[0])}{proven}"
 
 
 def _print_tables(console: Console, rows: list[dict], blocks: list) -> None:
@@ -152,11 +163,17 @@ def _print_tables(console: Console, rows: list[dict], blocks: list) -> None:
 
 
 def _validate_on_model_free_node(node: DevNode) -> tuple[int, bool]:
-    """Import every block of ``node`` on a fresh chain that has the catalogue but no models."""
+    """Import every block of ``node`` on a fresh chain that has the catalogue and the
+    verifying keys, but no models."""
     chain = node.chain
     vm_class = chain.base_vm_class.with_provider(ReplayProvider(dict(chain.models), {}))
     replica = chain_class(vm_class).from_genesis(AtomicDB(), genesis_params(), genesis_state())
-    validator = BlockValidator(replica, chain.base_vm_class, dict(chain.models))
+    proofs = None
+    if chain.circuits is not None:
+        from ogevm.verify.zkml import CircuitProofChecker
+
+        proofs = CircuitProofChecker(chain.circuits)
+    validator = BlockValidator(replica, chain.base_vm_class, dict(chain.models), proofs)
     head = chain.head.block_number
     for number in range(1, head + 1):
         block = chain.chain.get_canonical_block_by_number(number)

@@ -8,6 +8,7 @@ ready, so a slow inference never holds back other transactions. Calls run INLINE
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from ogevm.node.storage import NodeStorage
 from ogevm.pipe.builder import BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
 from ogevm.pipe.mempool import TxState
-from ogevm.pipe.pipeline import Pipeline
+from ogevm.pipe.pipeline import Pipeline, default_prover
 from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.chain import DevChain
 
@@ -62,13 +63,13 @@ class DevNode:
             self.db = AtomicDB()
             models = ModelStore()
         self.storage = NodeStorage(self.db)
-        self.chain = DevChain(models, db=self.db)
+        self.chain = DevChain(models, db=self.db, circuits=_circuit_store(config))
         if config.models_dir is not None:
             for path in sorted(Path(config.models_dir).glob("*.onnx")):
                 models.add_file(path)
         self.enclave = SimulatedEnclave()
         executor = InferenceExecutor(self.chain.runtime, backend=ThreadPoolBackend(config.workers),
-                                     enclave=self.enclave)
+                                     enclave=self.enclave, prover=default_prover(self.chain))
         self.pipeline = Pipeline(self.chain, executor=executor)
         self.lock = threading.RLock()
         self._wake = threading.Event()
@@ -96,6 +97,8 @@ class DevNode:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.pipeline.executor.backend.close()
+        if self.pipeline.executor.prover is not None:
+            self.pipeline.executor.prover.close()
         if isinstance(self.db, LevelDB):
             self.db.close()
 
@@ -176,3 +179,15 @@ class DevNode:
                     self.storage.finish(tx_hash, TxState.REJECTED.value, f"after restart: {exc.reason}", None)
             else:
                 self.storage.finish(tx_hash, TxState.INCLUDED.value, None, block_number)
+
+
+def _circuit_store(config: NodeConfig):
+    """ZKML circuits under the data dir (a temporary dir in memory mode); None without ezkl."""
+    try:
+        from ogevm.verify.zkml import CircuitStore
+        import ezkl  # noqa: F401  (the zkml extra)
+    except ImportError:
+        return None
+    if config.data_dir is None:
+        return CircuitStore(tempfile.mkdtemp(prefix="ogevm-circuits-"))
+    return CircuitStore(Path(config.data_dir) / "circuits")

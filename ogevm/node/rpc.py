@@ -20,7 +20,7 @@ from eth_utils import keccak
 
 from ogevm import __version__
 from ogevm.abi.codec import decode_revert_reason
-from ogevm.errors import ModelStoreError, TransactionRejected
+from ogevm.errors import ModelStoreError, OgevmError, TransactionRejected, ZkmlUnsupported
 from ogevm.node.node import DevNode
 from ogevm.pipe.admission import floor_gas
 from ogevm.pipe.bundle import InferenceRecord
@@ -397,6 +397,17 @@ class RpcMethods:
             return self.chain.models.add(model).cid
         except ModelStoreError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from exc
+
+    def rpc_og_enableZkml(self, params):
+        cid = _param(params, 0, "cid")
+        if not isinstance(cid, str) or cid not in self.chain.models:
+            raise RpcError(INVALID_PARAMS, "unknown model CID: add the model first (og_addModel)")
+        try:
+            with self.node.lock:
+                info = self.chain.enable_zkml(cid)
+        except (ZkmlUnsupported, OgevmError) as exc:
+            raise RpcError(INVALID_PARAMS, f"model cannot be enabled for ZKML: {exc}") from exc
+        return {"cid": cid, "vkHash": data(info.vk_hash), "logrows": info.logrows, "srs": info.srs}
 
     def rpc_og_listModels(self, params):
         return [{
