@@ -36,8 +36,10 @@ Rules a client must reproduce (``docs/SPEC.md`` §9):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import shutil
 import tempfile
 import threading
@@ -286,8 +288,9 @@ class CircuitStore:
         data.write_text(json.dumps({"input_data": calibration_input(specs)}))
         try:
             ezkl.gen_settings(model=str(model), output=str(settings), py_run_args=run_args)
-            ezkl.calibrate_settings(data=str(data), model=str(model), settings=str(settings),
-                                    target="resources", scale_rebase_multiplier=[SCALE_REBASE_MULTIPLIER])
+            with _output_silenced():  # calibration prints a report table
+                ezkl.calibrate_settings(data=str(data), model=str(model), settings=str(settings),
+                                        target="resources", scale_rebase_multiplier=[SCALE_REBASE_MULTIPLIER])
             _canonicalize_settings(settings)
             ezkl.compile_circuit(model=str(model), compiled_circuit=str(work / "model.compiled"),
                                  settings_path=str(settings))
@@ -531,7 +534,26 @@ def _call_ezkl(what: str, function: str, **kwargs):
         raise ZkmlUnsupported(f"ezkl cannot {what} for this request: {_first_line(exc)}") from exc
 
 
+@contextlib.contextmanager
+def _output_silenced():
+    """Send file descriptors 1 and 2 to /dev/null: ezkl's Rust code writes its calibration
+    report there directly (its failures still arrive as exceptions)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
 def _ezkl_module():
+    os.environ.setdefault("RUST_LOG", "error")  # ezkl's calibration report otherwise goes to stdout
     try:
         import ezkl
     except ImportError as exc:  # pragma: no cover - depends on the installation
