@@ -25,7 +25,9 @@ Exactness, both ways:
   turned into ``Number(value, decimals)`` with integer arithmetic only (no 28-digit
   decimal context, no rounding, negative ``decimals`` for huge values that would not
   fit ``int128`` otherwise). ``np.float32`` / ``np.float16`` values use the shortest
-  form in *their* precision, so a float32 array reaches a float32 model bit for bit.
+  form in *their* precision, so a float32 array reaches a float32 model bit for bit
+  (the largest float32 values, whose shortest form lies just above the type's maximum
+  and would be refused by the node, are sent as their exact binary value).
   Integers and bools are exact (``decimals = 0``), ``decimal.Decimal`` values are sent
   as they are, strings make a string tensor. NaN and infinities cannot be written as a
   Number and raise ``ValueError``. One edge: a *float64* that lies exactly halfway
@@ -42,6 +44,9 @@ Exactness, both ways:
   :meth:`InferenceResult.as_dtype` for a correctly rounded array in another dtype (for
   example the model's float32) computed from the exact decimals, with no double rounding.
   The SDK instead converts every output to float32.
+
+The harness is deployed from ``fixtures/contracts/InferenceCaller.json`` of the checkout
+(pass ``harness_artifact=`` or ``harness_address=`` when running elsewhere).
 
 Dependencies: the standard library's ``urllib`` for JSON-RPC and ``eth-account`` (already
 an ogevm dependency) to sign transactions locally; no web3.py. The key never leaves
@@ -423,7 +428,9 @@ class Client:
             try:
                 estimate = int(self.rpc("eth_estimateGas", call), 16)
             except RpcCallError as exc:
-                raise _failure_from_rpc(exc) from exc
+                if exc.code != EXECUTION_REVERTED:
+                    raise
+                raise _revert_error(exc) from exc
             gas = min(estimate + estimate // 10, self._block_gas_limit())
         tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
         max_fee = 2 * int(self.rpc("eth_gasPrice"), 16) + tip
@@ -529,7 +536,9 @@ class Client:
         try:
             returned = self.rpc("eth_call", call, block)
         except RpcCallError as exc:
-            raise _failure_from_rpc(exc) from exc
+            if exc.code != EXECUTION_REVERTED:
+                raise
+            raise _revert_error(exc) from exc
         numbers, strings, jsons = _tensors_from_output(decode_output(bytes.fromhex(returned[2:])))
         return self._result(model_cid, None, numbers, strings, jsons, [], None)
 
@@ -586,16 +595,14 @@ class Client:
             self.rpc("eth_call", call, hex(max(block - 1, 0)))
         except RpcCallError as exc:
             if exc.code == EXECUTION_REVERTED:
-                failure = _failure_from_rpc(exc)
+                failure = _revert_error(exc)
                 return failure.reason, failure.data
         status = self.rpc("og_getTransactionStatus", receipt["transactionHash"])
         return status.get("reason"), b""
 
 
-def _failure_from_rpc(exc: RpcCallError) -> Exception:
-    """A revert answer as TransactionFailed; any other error unchanged."""
-    if exc.code != EXECUTION_REVERTED:
-        return exc
+def _revert_error(exc: RpcCallError) -> TransactionFailed:
+    """A revert answer (code 3) as TransactionFailed with the decoded reason and the data."""
     data = bytes.fromhex(exc.data[2:]) if isinstance(exc.data, str) and exc.data.startswith("0x") else b""
     reason = decode_revert_reason(data) if data else None
     if reason is None:

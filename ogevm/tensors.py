@@ -181,6 +181,10 @@ def _exact(name: str, number: Number) -> Fraction:
 
 def _float_converter(dtype: np.dtype):
     limit = float(np.finfo(dtype).max)
+    # round to nearest overflows only from the maximum plus half a unit in the last place
+    largest = np.finfo(dtype).max
+    ulp = float(largest) - float(np.nextafter(largest, dtype.type(0)))
+    overflow = Fraction(limit) + Fraction(ulp) / 2
     scalar = dtype.type
 
     def convert(name: str, number: Number) -> float:
@@ -189,7 +193,7 @@ def _float_converter(dtype: np.dtype):
             raise InvalidInput(
                 f"tensor {name!r}: decimals {decimals} outside [-{MAX_ABS_DECIMALS}, {MAX_ABS_DECIMALS}]")
         wide = float(f"{value}e{-decimals}")  # correctly rounded to float64 by the parser
-        if abs(wide) >= limit and abs(_exact(name, number)) > limit:
+        if abs(wide) >= limit and abs(_exact(name, number)) >= overflow:
             raise InvalidInput(f"tensor {name!r}: {number_to_decimal(number)} is out of range for {dtype}")
         if scalar is np.float64:
             return wide
@@ -204,6 +208,8 @@ def _float_converter(dtype: np.dtype):
 def _resolve_midpoint(wide: float, narrow, scalar: type, exact):
     """Round to ``scalar`` without double rounding: only a float64 value lying exactly on a
     midpoint of ``scalar`` can have been rounded twice; then compare with the exact value."""
+    if abs(float(narrow)) == float(np.finfo(scalar).max) and abs(wide) > abs(float(narrow)):
+        return narrow  # beyond the largest value but below the overflow threshold
     toward = np.nextafter(narrow, scalar(math.copysign(math.inf, wide - float(narrow))))
     if Fraction(float(narrow)) + Fraction(float(toward)) != 2 * Fraction(wide):
         return narrow

@@ -22,7 +22,7 @@ from ogevm.pipe.executor import InferenceExecutor
 from ogevm.pipe.mempool import TERMINAL, PoolEntry, TxPool, TxState
 from ogevm.precompile.modes import CaptureProvider
 from ogevm.vm.blocks import PendingBlock
-from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
+from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
 from ogevm.vm.chain import DevChain
 
 
@@ -70,7 +70,7 @@ class Pipeline:
         if enclave is None:
             raise OgevmError("this pipeline's executor has no enclave")
         function = registry_interface().function("registerTEE")
-        result = self.chain.send(0, INFERENCE_REGISTRY_ADDRESS, function.encode(enclave.attestation.encode()))
+        result = self.chain.send(DEV_OPERATOR, INFERENCE_REGISTRY_ADDRESS, function.encode(enclave.attestation.encode()))
         if not result.success:
             raise TransactionFailed(result.revert_reason, result.return_data)
 
@@ -166,8 +166,7 @@ class Pipeline:
 
         ``before_seal(records)`` is passed to :meth:`BlockBuilder.build`.
         """
-        ready = [e for e in self.pool.entries() if e.state is TxState.READY]
-        built = self.builder.build(ready, timestamp=timestamp, before_seal=before_seal)
+        built = self.builder.build(self._includable(), timestamp=timestamp, before_seal=before_seal)
         for entry in built.included:
             entry.block_number = built.block.number
             self.pool.set_state(entry, TxState.INCLUDED)
@@ -188,6 +187,18 @@ class Pipeline:
         for later in self.pool.entries():
             if later.sender == entry.sender and later.nonce > entry.nonce:
                 self.pool.set_state(later, TxState.REJECTED, f"depends on rejected tx 0x{entry.hash.hex()}")
+
+    def _includable(self) -> list[PoolEntry]:
+        """Per sender, the ready txs from the account's nonce on, up to the first one that is
+        not ready: a later tx must not go in ahead of an earlier one still inferring."""
+        nonce_of = self.chain.state().get_nonce
+        includable = []
+        for run in self.pool.executable(nonce_of):
+            for entry in run:
+                if entry.state is not TxState.READY:
+                    break
+                includable.append(entry)
+        return includable
 
     def run_until_idle(self, max_blocks: int = 100) -> list[BuiltBlock]:
         """Prepare and build until the pool is empty or nothing more can be included."""

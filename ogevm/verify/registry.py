@@ -16,7 +16,7 @@ from eth_utils import keccak
 from ogevm.abi.contract import ContractInterface
 from ogevm.constants import DEV_MAX_ATTESTATION_AGE, INFERENCE_REGISTRY_ADDRESS
 from ogevm.fixtures import fixture_contract
-from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_INFERENCE_NODE_KEY
+from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
 from ogevm.vm.calls import call_function
 from ogevm.verify.tee import DEV_VENDOR_ROOT_KEY, SIMULATED_ENCLAVE_MEASUREMENT
 
@@ -40,7 +40,7 @@ def registry_interface() -> ContractInterface:
 class RegistryConfig:
     """Genesis settings of the registry. The defaults are for development only."""
 
-    owner: bytes = DEV_ACCOUNTS[0].address
+    owner: bytes = DEV_OPERATOR.address
     vendor_root: bytes = DEV_VENDOR_ROOT_KEY.public_key.to_canonical_address()
     max_attestation_age: int = DEV_MAX_ATTESTATION_AGE
     measurements: tuple[bytes, ...] = field(default=(SIMULATED_ENCLAVE_MEASUREMENT,))

@@ -49,3 +49,9 @@ DEV_ACCOUNTS = tuple(DevAccount(keys.PrivateKey(bytes.fromhex(k))) for k in _DEV
 #: The development inference node, registered at genesis for VANILLA and ZKML results.
 #: Derived from a public label: anyone can sign as it. Development chains only.
 DEV_INFERENCE_NODE_KEY = keys.PrivateKey(keccak(b"ogevm development inference node (not secret)"))
+
+#: The development operator: owner of the node registry and sender of the node's own
+#: housekeeping transactions (enclave and circuit registration), funded at genesis. It is
+#: not one of the ten user accounts, so it never takes a nonce a user's pooled tx expects.
+#: Derived from a public label: development chains only.
+DEV_OPERATOR = DevAccount(keys.PrivateKey(keccak(b"ogevm development operator (not secret)")))

@@ -36,7 +36,7 @@ from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.bundle import EMPTY_BUNDLE_ROOT
 from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.precompile.modes import InlineProvider
-from ogevm.vm.accounts import DEV_ACCOUNTS, DevAccount
+from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_OPERATOR, DevAccount
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.calls import execute_call
 from ogevm.verify.registry import RegistryConfig
@@ -65,6 +65,7 @@ def genesis_state(accounts: Sequence[DevAccount] = DEV_ACCOUNTS,
         account.address: {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
         for account in accounts
     }
+    state[DEV_OPERATOR.address] = {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
     state[INFERENCE_REGISTRY_ADDRESS] = registry.genesis_account()
     return state
 
@@ -136,13 +137,14 @@ class DevChain:
 
     def enable_zkml(self, cid: str):
         """Build the model's ZKML circuit and register its verifying key on chain (as the
-        registry owner, dev account 0). Raises ZkmlUnsupported with ezkl's reason, and
+        registry owner, the development operator). Raises ZkmlUnsupported with ezkl's reason, and
         TransactionFailed if the registry refuses."""
         if self.circuits is None:
             raise OgevmError("this chain has no circuit store: create it with circuits=CircuitStore(dir)")
         info = self.circuits.prepare(cid, self.models.load(cid))
         registry = fixture_contract("InferenceNodeRegistry")
-        result = self.send(0, INFERENCE_REGISTRY_ADDRESS, registry.function("registerCircuit").encode(cid, info.vk_hash))
+        result = self.send(DEV_OPERATOR, INFERENCE_REGISTRY_ADDRESS,
+                           registry.function("registerCircuit").encode(cid, info.vk_hash))
         if not result.success:
             raise TransactionFailed(result.revert_reason, result.return_data)
         return info

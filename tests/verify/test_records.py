@@ -15,7 +15,7 @@ from ogevm.verify.records import InvalidRecord, verify_record
 from ogevm.verify.registry import RegistryView, registry_interface
 from ogevm.verify.tee import DEV_VENDOR_ROOT_KEY, SIMULATED_ENCLAVE_MEASUREMENT, SimulatedEnclave, attest
 from ogevm.verify.vanilla import sign_result
-from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
+from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
 
 RESULT = InferenceResult(RequestId(b"\x01" * 32, 0), b"\x02" * 32,
                          output=ModelOutput((NumberTensor("y", (Number(71, 1),), (1, 1)),), (), (), False))
@@ -34,7 +34,7 @@ def registry(chain):
     return RegistryView(chain.state())
 
 
-def send_registry(chain, name, *args, sender=0):
+def send_registry(chain, name, *args, sender=DEV_OPERATOR):
     result = chain.send(sender, INFERENCE_REGISTRY_ADDRESS, registry_interface().function(name).encode(*args))
     return result
 
