@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     add = model_commands.add_parser("add", help="validate and store an ONNX model")
     add.add_argument("file", type=Path)
     model_commands.add_parser("list", help="list stored models")
+    bench = commands.add_parser("bench", help="run the benchmark scenarios (from a checkout) and write JSON + plots")
+    bench.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes on 2 cores")
+    bench.add_argument("--out", type=Path, default=None, help="output folder (default benchmarks/results/latest)")
+    bench.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", dest="scenarios",
+                       help="run only these scenarios (names, repeatable); default: all")
     args = parser.parse_args(argv)
     console = Console()
     try:
@@ -50,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             run_node(args, console)
         elif args.command == "models":
             _models(args, console)
+        elif args.command == "bench":
+            from ogevm.bench import run_bench
+
+            return run_bench(quick=args.quick, out=args.out, scenarios=args.scenarios, console=console)
     except (OgevmError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1

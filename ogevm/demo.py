@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ogevm.abi.codec import decode_revert_reason
 from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelInput, Number, NumberTensor
 from ogevm.fixtures import fixture_contract, fixture_model
 from ogevm.node.node import DevNode, NodeConfig

@@ -183,11 +183,12 @@ class DevNode:
 
 def _circuit_store(config: NodeConfig):
     """ZKML circuits under the data dir (a temporary dir in memory mode); None without ezkl."""
-    try:
-        from ogevm.verify.zkml import CircuitStore
-        import ezkl  # noqa: F401  (the zkml extra)
-    except ImportError:
+    from importlib.util import find_spec
+
+    if find_spec("ezkl") is None:  # the zkml extra is not installed
         return None
+    from ogevm.verify.zkml import CircuitStore
+
     if config.data_dir is None:
         return CircuitStore(tempfile.mkdtemp(prefix="ogevm-circuits-"))
     return CircuitStore(Path(config.data_dir) / "circuits")

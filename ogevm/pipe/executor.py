@@ -21,7 +21,7 @@ from eth_keys import keys
 
 from ogevm.abc import ExecutorBackend
 from ogevm.abi.types import InferenceMode
-from ogevm.errors import InferenceError, InvalidInput, ResultUnavailable, UnknownModel, ZkmlUnsupported
+from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
 from ogevm.models.binding import encode_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.pipe.bundle import InferenceRecord
@@ -168,16 +168,12 @@ class InferenceExecutor:
         return InferenceResult(request.id, request.digest, output=output)
 
     def _prove(self, info, request: InferenceRequest):
-        from ogevm.verify.zkml import zk_output
+        from ogevm.verify.zkml import request_failures, zk_output
 
         if self.prover is None:
             raise ResultUnavailable("this node has no ZKML prover")
-        try:
+        with request_failures(request.model_cid):
             proof, outputs = self.prover.prove(request.model_cid, request.feeds)
-        except KeyError as exc:
-            raise ResultUnavailable(f"no ZKML circuit for model {request.model_cid!r} on this node") from exc
-        except ZkmlUnsupported as exc:
-            raise InvalidInput(f"ZKML cannot prove this request: {exc.reason}") from exc
         self._proofs[request.id] = proof
         return zk_output(info, outputs)
 

@@ -16,7 +16,7 @@ from typing import Mapping
 
 from ogevm.abc import ResultsProvider
 from ogevm.abi.types import SIMULATION_OUTPUT, InferenceMode
-from ogevm.errors import InferenceError, InvalidInput, ResultUnavailable, UnknownModel, ZkmlUnsupported
+from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.records import InferenceRequest, InferenceResult, RequestId
@@ -61,16 +61,12 @@ class InlineProvider(CatalogueProvider):
         return InferenceResult(request.id, request.digest, output=output)
 
     def _zkml_output(self, info: ModelInfo, request: InferenceRequest):
-        from ogevm.verify.zkml import zk_output
+        from ogevm.verify.zkml import request_failures, zk_output
 
         if self.circuits is None:
             raise ResultUnavailable("this node has no ZKML circuits: ZKML results cannot be computed here")
-        try:
+        with request_failures(request.model_cid):
             return zk_output(info, self.circuits.witness(request.model_cid, request.feeds))
-        except KeyError as exc:
-            raise ResultUnavailable(f"no ZKML circuit for model {request.model_cid!r} on this node") from exc
-        except ZkmlUnsupported as exc:
-            raise InvalidInput(f"ZKML cannot prove this request: {exc.reason}") from exc
 
 
 class CaptureProvider(CatalogueProvider):

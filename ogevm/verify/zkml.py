@@ -39,19 +39,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 from eth_utils import keccak
 
-from ogevm.errors import ProofInvalid, ZkmlUnsupported
+from ogevm.errors import OgevmError, ProofInvalid, ZkmlUnsupported
+
+if TYPE_CHECKING:
+    from ogevm.abi.types import ModelOutput
+    from ogevm.models.store import ModelInfo
 
 SRS_LABEL = "development SRS (secret known locally: not for production)"
 
@@ -657,7 +661,21 @@ def _first_line(exc: BaseException) -> str:
 
 
 # --- using circuits in the pipeline ------------------------------------------------------
-def zk_output(info: "ModelInfo", outputs: Sequence[np.ndarray]) -> "ModelOutput":
+@contextlib.contextmanager
+def request_failures(model_cid: str):
+    """Turn a ZKML request's failures into the inference errors (revert reasons) that INLINE
+    and the executor both give: no circuit here, or a request the circuit cannot prove."""
+    from ogevm.errors import InvalidInput, ResultUnavailable
+
+    try:
+        yield
+    except KeyError as exc:
+        raise ResultUnavailable(f"no ZKML circuit for model {model_cid!r} on this node") from exc
+    except ZkmlUnsupported as exc:
+        raise InvalidInput(f"ZKML cannot prove this request: {exc.reason}") from exc
+
+
+def zk_output(info: ModelInfo, outputs: Sequence[np.ndarray]) -> ModelOutput:
     """The ``ModelOutput`` a ZKML request returns: the proven values, exactly (``n / 2**s``)."""
     from ogevm.abi.types import ModelOutput
     from ogevm.tensors import array_to_exact_number_tensor
@@ -666,7 +684,7 @@ def zk_output(info: "ModelInfo", outputs: Sequence[np.ndarray]) -> "ModelOutput"
                              for spec, value in zip(info.outputs, outputs)), (), (), False)
 
 
-def expected_outputs(output: "ModelOutput") -> list[np.ndarray]:
+def expected_outputs(output: ModelOutput) -> list[np.ndarray]:
     """The arrays a ZKML ``output`` claims, for :meth:`CircuitStore.verify`."""
     from ogevm.tensors import number_to_fraction
 

@@ -7,7 +7,6 @@ built with :class:`~ogevm.vm.blocks.PendingBlock`, never with ``MiningChain``.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, Type
@@ -30,7 +29,7 @@ from ogevm.constants import (
     DEV_CHAIN_ID,
     DEV_INITIAL_BASE_FEE,
 )
-from ogevm.errors import InvalidTransaction, OgevmError, TransactionFailed
+from ogevm.errors import OgevmError, TransactionFailed
 from ogevm.fixtures import fixture_contract
 from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.bundle import EMPTY_BUNDLE_ROOT

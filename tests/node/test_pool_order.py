@@ -1,21 +1,14 @@
 """Transactions of one sender queued behind an inference transaction.
 
-Known bug (strict xfail, so it shows up the day it is fixed): a transaction that needs no
-inference, sent right after an inference transaction of the same sender, is simulated
-``ready`` while its predecessor still waits for its result; the builder then replays it
-alone, py-evm refuses the nonce gap (``Invalid transaction nonce: Expected n, but got
-n+1``) and the pool rejects it for good, although the node had accepted it. The same
-happens after a restart restores a mixed queue. ``BlockBuilder.build`` should hold a
-sender back at a nonce gap (as it does for deferred entries) instead of calling the tx
-invalid, or ``Pipeline._simulate_all`` should not mark an entry ready before the earlier
-entries of its run.
+A transaction that needs no inference, sent right after an inference transaction of the
+same sender, is simulated ``ready`` while its predecessor still waits for its result; it
+must wait for it rather than be replayed alone (a nonce gap py-evm would refuse).
 """
 
 from __future__ import annotations
 
 import time
 
-import pytest
 
 from ogevm.abi.contract import ContractInterface
 
