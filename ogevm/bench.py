@@ -144,8 +144,12 @@ class Reporter:
         return f"{self.name}: {description}" if self.name else description
 
 
-def run_scenario(name: str, size: str = "quick", reporter: Reporter | None = None) -> dict[str, Any]:
+def run_scenario(name: str, size: str = "quick", reporter: Reporter | None = None,
+                 machine: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run scenario ``name`` at ``size`` (``smoke``, ``quick`` or ``full``) in this process.
+
+    ``machine`` is what :func:`machine_info` said when the code was loaded (the commit may
+    move while a long run goes on); by default it is read now, with the date of the start.
 
     Returns its JSON-ready result: ``scenario``, ``title``, ``size``, ``machine``,
     ``config``, ``results``, ``targets``, ``table``, ``wall_s`` (and ``profile`` when a
@@ -155,7 +159,9 @@ def run_scenario(name: str, size: str = "quick", reporter: Reporter | None = Non
         raise OgevmError(f"unknown size {size!r}; sizes: {', '.join(SIZES)}")
     module = load_scenario(name)
     config = dict(module.SIZES[size])
-    machine = machine_info()
+    machine = dict(machine) if machine is not None else machine_info()
+    machine["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    machine["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     start = time.perf_counter()
     outcome = module.run(config, reporter or Reporter())
     wall = time.perf_counter() - start
@@ -258,8 +264,14 @@ def print_table(results: Sequence[dict[str, Any]], console) -> None:
         table.add_row(r["scenario"] if r["scenario"] != previous else "", r["measurement"], r["value"], r["target"],
                       status, r["note"])
         previous = r["scenario"]
-    # Piped or logged output has no terminal width: keep the table readable there.
-    console.print(table, width=None if console.is_terminal else max(console.width, 200))
+    # Piped or logged output has no terminal width (80 by default): keep the table readable.
+    width = console.width
+    if not console.is_terminal:
+        console.width = max(width, 200)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def summary_markdown(results: Sequence[dict[str, Any]]) -> str:
@@ -320,7 +332,7 @@ def run_bench(quick: bool = False, out: Path | None = None, scenarios: Sequence[
             task = progress.add_task(name, total=1)
             reporter = Reporter(progress, task, name)
             try:
-                result = run_scenario(name, size, reporter)
+                result = run_scenario(name, size, reporter, machine)
             except Exception as exc:  # report it and go on with the other scenarios
                 failed = True
                 result = {"scenario": name, "size": size, "machine": machine,

@@ -1,83 +1,151 @@
-"""The PIPE benchmark runs end to end at its smallest size and reports every number."""
+"""Every ``ogevm bench`` scenario runs at its smallest size and reports every number."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_pipe.py"
+from ogevm.bench import load_scenario, run_scenario, scenario_names, summary_markdown, summary_rows, write_result
+from ogevm.cli import main
 
-BLOCK_KEYS = (
-    "n", "senders", "blocks", "gas_used", "inline_s", "pipe_build_s", "evm_only_s", "inline_cpu_s",
-    "pipe_build_cpu_s", "evm_only_cpu_s", "inline_vs_pipe", "pipe_vs_evm_only", "pipe_vs_evm_only_cpu",
-    "pipe_vs_evm_only_median_block", "inline_vs_evm_only", "prepare_s", "prepare_simulation_s",
-    "prepare_simulation_passes", "prepare_simulation_per_pass_s", "simulation_pass_vs_evm_only",
-    "prepare_executor_s", "prepare_requests_executed", "validator_import_s", "per_block",
+SCENARIOS = (
+    "block_building",
+    "end_to_end",
+    "executor_scaling",
+    "precompile_overhead",
+    "mempool_simulation",
+    "validator",
+    "verification",
 )
-EXECUTOR_KEYS = (
-    "n", "raw_ort_loop_s", "raw_ort_stacked_s", "raw_ort_loop_2threads_s", "raw_ort_2threads_vs_1thread",
-    "batched_vs_unbatched_1w", "batched_vs_unbatched_2w", "unbatched_2w_vs_1w", "batched_2w_vs_1w",
-    "executor_1w_unbatched_vs_raw_loop", "executor_1w_batched_vs_raw_stacked", "best_executor_vs_best_raw",
-    "signing_s", "signing_per_record_us", "signing_output_hash_s", "signing_secp256k1_s",
-)
-CONFIGS = ("1w_unbatched", "1w_batched", "2w_unbatched", "2w_batched")
+MACHINE_KEYS = ("date", "cpu_count", "cpu_model", "python", "numpy", "onnxruntime", "py-evm", "git_commit")
+TARGET_KEYS = ("key", "target", "op", "threshold", "value", "unit", "met", "status", "context")
+_results: dict[str, dict] = {}
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_pipe", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _positive(value) -> bool:
+def positive(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
-@pytest.fixture(scope="module")
-def results(bench):
-    return bench.run(n=4, small_n=8, heavy_n=4, repeats=1, senders=2)
+def result(name: str) -> dict:
+    """The scenario's smoke-size result, run once per test session."""
+    if name not in _results:
+        _results[name] = run_scenario(name, "smoke")
+    return _results[name]
 
 
-def test_block_building_reports_every_number(results):
-    block = results["block_building"]
-    for key in BLOCK_KEYS:
-        assert key in block, key
-        if key != "per_block":
-            assert _positive(block[key]), (key, block[key])
-    assert block["n"] == 4 and block["identical_blocks"] is True
-    assert sum(b["txs"] for b in block["per_block"]) == 4
-    assert block["prepare_requests_executed"] == 4  # one heavy inference per forecast
+def test_every_scenario_is_listed():
+    assert scenario_names() == SCENARIOS
+    for name in SCENARIOS:
+        module = load_scenario(name)
+        assert set(module.SIZES) == {"smoke", "quick", "full"} and module.TITLE
 
 
-def test_executor_reports_every_number(results):
-    for model in ("small_mlp", "heavy"):
-        executor = results["executor"][model]
-        for key in EXECUTOR_KEYS:
-            assert _positive(executor[key]), (model, key, executor.get(key))
-        for name in CONFIGS:
-            config = executor["configs"][name]
-            assert _positive(config["seconds"]) and _positive(config["requests_per_s"]), (model, name)
-            assert 0 < executor["signing_share"][name]
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_reports_every_key(name):
+    r = result(name)
+    assert r["scenario"] == name and r["size"] == "smoke" and positive(r["wall_s"])
+    for key in MACHINE_KEYS:
+        assert key in r["machine"], key
+    for key in ("date", "python", "numpy", "onnxruntime", "py-evm"):
+        assert r["machine"][key], key
+    assert positive(r["machine"]["cpu_count"])
+    assert r["targets"], "every scenario states at least one target"
+    for t in r["targets"]:
+        assert set(TARGET_KEYS) <= set(t), t
+        assert t["status"] in ("met", "not met", "n/a") and (t["met"] is None) == (t["status"] == "n/a")
+        assert t["met"] is None or positive(t["value"]), t
+    for line in r["table"]:
+        assert line["label"] and (line["value"] is None or positive(line["value"])), line
+    missed = any(t["met"] is False for t in r["targets"])
+    assert ("profile" in r) == missed, "a profile exactly when a target is not met"
+    if missed:
+        assert all(p for p in r["profile"].values())
+    json.loads(json.dumps(r))  # what the runner writes
 
 
-def test_targets_report_and_json(bench, results):
-    assert [t["key"] for t in results["targets"]] == [key for key, *_ in bench.TARGETS]
-    for target in results["targets"]:
-        assert _positive(target["value"]) and isinstance(target["met"], bool)
-    for key in ("cpu_count", "python", "numpy", "onnxruntime", "py-evm", "date"):
-        assert results["machine"][key], key
-    json.loads(json.dumps(results, default=str))  # what main writes
-    report = bench.format_report(results)
-    assert "INLINE / PIPE" in report and "Targets" in report
+def test_block_building_numbers():
+    runs = result("block_building")["results"]["runs"]
+    assert set(runs) == {"small_mlp/4", "heavy/4"}
+    for run in runs.values():
+        for key in ("inline_s", "pipe_build_s", "evm_only_s", "inline_vs_pipe", "pipe_vs_evm_only", "prepare_s",
+                    "prepare_simulation_s", "prepare_executor_s", "pipe_vs_evm_only_median_block",
+                    "pipe_vs_evm_only_paired", "inline_vs_pipe_paired"):
+            assert positive(run[key]), key
+        assert run["identical_blocks"] is True and run["prepare_requests_executed"] == 4
+        assert sum(b["txs"] for b in run["per_block"]) == 4
 
 
-def test_requests_come_from_calldata(bench):
-    store, infos = bench.fixture_store(["small_mlp"])
-    (request,) = bench.inference_requests(infos["small_mlp"], 1)
-    assert request.feeds["x"].shape == (1, 8) and request.samples == 1 and len(request.digest) == 32
+def test_end_to_end_numbers():
+    w = result("end_to_end")["results"]["workloads"]["direct"]
+    for mode in ("pipe", "inline_one_by_one", "inline_packed"):
+        m = w["median"][mode]
+        assert positive(m["throughput_tx_s"]) and positive(m["latency_p50_s"]), mode
+        assert m["latency_p99_s"] >= m["latency_p50_s"]
+    assert positive(w["throughput_vs_inline_one_by_one"]) and positive(w["throughput_vs_inline_packed"])
+    assert positive(w["median"]["pipe"]["simulations_per_tx"])
+
+
+def test_executor_scaling_numbers():
+    models = result("executor_scaling")["results"]["models"]
+    assert set(models) == {"small_mlp", "heavy"}
+    for m in models.values():
+        for name in ("raw_loop/1", "raw_stacked/1", "executor_unbatched/1", "executor_batched/1", "sign"):
+            assert positive(m["configs"][name]["requests_per_s"]), name
+        for key in ("batched_vs_unbatched_1w", "unbatched_scaling", "best_executor_vs_best_raw",
+                    "signing_us_per_record"):
+            assert positive(m[key]), key
+
+
+def test_precompile_overhead_numbers():
+    models = result("precompile_overhead")["results"]["models"]
+    for m in models.values():
+        for key in ("direct_us", "precompile_us", "identity_dispatch_us", "stages_total_us"):
+            assert positive(m[key]), key
+        assert m["precompile_us"] > m["direct_us"]
+        assert set(m["stages_us"]) == {"decode", "check_structure", "bind_inputs", "encode_outputs", "encode_output",
+                                       "encode_event"}
+
+
+def test_mempool_simulation_numbers():
+    r = result("mempool_simulation")["results"]
+    for p in ("pass_1", "pass_2"):
+        for key in ("capture_tx_s", "raw_tx_s", "capture_vs_raw", "capture_vs_raw_paired"):
+            assert positive(r[p][key]), (p, key)
+
+
+def test_validator_numbers():
+    m = result("validator")["results"]["models"]["heavy"]
+    assert m["blocks"] >= 1 and positive(m["import_s"]) and positive(m["build_s"])
+    assert positive(m["import_vs_build"]) and positive(m["import_vs_build_paired"])
+
+
+def test_verification_numbers():
+    r = result("verification")
+    modes = r["results"]["modes"]
+    for mode in ("VANILLA", "TEE"):
+        assert positive(modes[mode]["total_us"]) and positive(modes[mode]["total_vs_vanilla"])
+    zkml = next(t for t in r["targets"] if t["key"] == "zkml_vs_vanilla")
+    available = importlib.util.find_spec("ezkl") is not None
+    assert ("ZKML" in modes) == available == r["results"]["zkml"]["available"]
+    assert (zkml["status"] == "n/a") == (not available)
+
+
+def test_outputs_and_table(tmp_path):
+    r = dict(result("precompile_overhead"))
+    paths = write_result(r, tmp_path)
+    assert paths[0] == tmp_path / "precompile_overhead.json"
+    written = json.loads(paths[0].read_text())
+    assert written["targets"] == r["targets"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "precompile_overhead.png").stat().st_size > 0 and written["plot"] == "precompile_overhead.png"
+    rows = summary_rows([r])
+    assert rows[0]["status"] in ("met", "not met") and "small_mlp" in rows[0]["measurement"]
+    assert summary_markdown([r]).startswith("| scenario |")
+
+
+def test_cli_rejects_unknown_scenario(tmp_path, capsys):
+    assert main(["bench", "--scenario", "no_such_scenario", "--out", str(tmp_path)]) == 1
+    assert "unknown scenario" in capsys.readouterr().out
