@@ -36,6 +36,7 @@ from ogevm.fixtures import fixture_contract, fixture_model
 from ogevm.models.binding import bind_inputs, samples
 from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.pipe.executor import ThreadPoolBackend
+from ogevm.pipe.worker import InferenceWorker
 from ogevm.precompile.modes import CatalogueProvider
 from ogevm.records import InferenceRequest, InferenceResult, RequestId
 from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_INFERENCE_NODE_KEY, DevAccount
@@ -247,12 +248,12 @@ class ThreadProfiles:
 class ProfiledBackend(ThreadPoolBackend):
     """The executor's thread backend with every job run under a per-thread cProfile."""
 
-    def __init__(self, workers: int, profiles: ThreadProfiles) -> None:
-        super().__init__(workers)
+    def __init__(self, worker: InferenceWorker, workers: int, profiles: ThreadProfiles) -> None:
+        super().__init__(worker, workers)
         self.profiles = profiles
 
-    def submit(self, fn, item):
-        return super().submit(self.profiles.wrap(fn), item)
+    def submit(self, job):
+        return self._pool.submit(self.profiles.wrap(self.worker.run), job)
 
 
 # --- models, accounts, chains ----------------------------------------------------------------

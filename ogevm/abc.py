@@ -1,15 +1,20 @@
 """The interfaces between ogevm's stages, each method with its contract.
 
-Implementations: results providers in :mod:`ogevm.precompile.modes`.
+Implementations: results providers in :mod:`ogevm.precompile.modes`; executor backends in
+:mod:`ogevm.pipe.executor` and :mod:`ogevm.pipe.ray_backend`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from ogevm.models.store import ModelInfo
 from ogevm.records import InferenceRequest, InferenceResult
+
+if TYPE_CHECKING:
+    from ogevm.pipe.worker import Job, WorkerIdentity
 
 
 class ResultsProvider(ABC):
@@ -33,15 +38,24 @@ class ResultsProvider(ABC):
 
 
 class ExecutorBackend(ABC):
-    """Where the inference executor runs its jobs (a thread pool here; Ray can implement it)."""
+    """Where the inference executor runs its jobs: inference workers, each an inference
+    node with its own keys (threads of this process, or Ray actors on other machines)."""
 
     @abstractmethod
-    def submit(self, fn, item) -> Future:
-        """Run ``fn(item)`` on a worker; the future holds its result.
+    def submit(self, job: Job) -> Future:
+        """Run ``job`` on a worker; the future holds its :class:`~ogevm.pipe.worker.JobOutcome`.
 
-        ``fn`` never raises for a bad request (it returns error results); anything it
-        raises is a bug and is set on the future.
+        A worker never fails for a bad request (it signs error results). The future ends
+        in :class:`~ogevm.errors.ExecutorUnavailable` when no worker could run the job.
         """
+
+    @abstractmethod
+    def parallelism(self) -> int:
+        """How many jobs can run at once (the executor splits batches to keep them busy)."""
+
+    @abstractmethod
+    def identities(self) -> list[WorkerIdentity]:
+        """Every worker's signing identity: each must be registered before its results count."""
 
     @abstractmethod
     def close(self) -> None:

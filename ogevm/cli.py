@@ -29,7 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--in-memory", action="store_true", help="keep nothing on disk")
     node.add_argument("--block-time", type=float, default=0.0, help="seconds between blocks; 0 = automine")
     node.add_argument("--models", type=Path, help="a folder of .onnx files to add at start")
-    node.add_argument("--workers", type=int, default=2, help="inference worker threads")
+    node.add_argument("--workers", type=int, default=2, help="inference workers (threads, or Ray actors)")
+    node.add_argument("--executor", choices=("threads", "ray"), default="threads",
+                      help="where inference runs: this process's threads, or Ray actors (the ray extra)")
+    node.add_argument("--ray-address", default="auto", metavar="ADDRESS",
+                      help="Ray cluster to join (host:6379, ray://host:10001); auto starts a local one")
+    node.add_argument("--ray-num-cpus", type=float, default=1.0, help="CPUs each Ray worker reserves")
+    node.add_argument("--ray-num-gpus", type=float, default=0.0,
+                      help="GPUs each Ray worker reserves (models then run on onnxruntime's CUDA provider)")
     models = commands.add_parser("models", help="manage the models of a data directory or a running node")
     models.add_argument("--data-dir", type=Path, default=default_data_dir())
     models.add_argument("--rpc", metavar="URL", help="talk to a running node instead (e.g. http://127.0.0.1:8545)")

@@ -40,7 +40,7 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
     chain = node.chain
     console.print(f"[bold]ogevm demo[/bold]: dev node in process (chain {chain.chain.chain_id}, "
                   f"{chain.base_vm_class.fork}, automine), inference precompile at 0x…f4")
-    console.print(f"TEE enclave 0x{node.enclave.address.hex()} registered on chain: [yellow]SIMULATED[/yellow] "
+    console.print(f"TEE enclave 0x{node.identities[0].enclave.hex()} registered on chain: [yellow]SIMULATED[/yellow] "
                   "(no enclave hardware here; attested by the development vendor root)")
     with node.lock:  # deploy directly, between two rounds of the node's producer
         models = {name: chain.add_model(fixture_model(name)) for name in ("linear_regression", "heavy", "log_model")}

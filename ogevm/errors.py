@@ -9,16 +9,16 @@ from __future__ import annotations
 
 
 class OgevmError(Exception):
-    """Base of every error raised by ogevm."""
+    """Base of every error raised by ogevm; ``reason`` is its message, fit for a user."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 # --- inference requests: each becomes a revert of the precompile -----------------
 class InferenceError(OgevmError):
     """A request the precompile cannot serve; ``reason`` is the revert reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class MalformedRequest(InferenceError):
@@ -100,31 +100,28 @@ class TransactionFailed(ChainError):
 class TransactionRejected(InvalidTransaction):
     """The pool refuses a transaction at admission; ``reason`` says why."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
 
 class InvalidBlock(OgevmError):
     """A block (with its inference bundle) that a validator must reject; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # --- verification -----------------------------------------------------------------------
 class ZkmlUnsupported(OgevmError):
     """ezkl cannot build a circuit for this model, or cannot prove this request with it."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
 
 class ProofInvalid(OgevmError):
     """A proof that must be rejected: malformed, not accepted by ezkl, or about other values."""
 
-    def __init__(self, reason: str) -> None:
+
+# --- the inference executor ------------------------------------------------------------
+class ExecutorUnavailable(OgevmError):
+    """The executor could not run a job (no live worker, its retries used up, a timeout).
+
+    Nothing is committed for its requests (``request_ids``, when known): their
+    transactions go back to the rounds.
+    """
+
+    def __init__(self, reason: str, request_ids: tuple = ()) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.request_ids = request_ids

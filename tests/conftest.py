@@ -38,3 +38,12 @@ def chain(fixture_store) -> DevChain:
 def caller(chain):
     """The InferenceCaller harness contract, deployed."""
     return chain.deploy(fixture_contract("InferenceCaller"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster shared by the session's Ray tests (Ray backends join it as it is)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

@@ -19,6 +19,7 @@ SCENARIOS = (
     "mempool_simulation",
     "validator",
     "verification",
+    "ray_executor",
 )
 MACHINE_KEYS = ("date", "cpu_count", "cpu_model", "python", "numpy", "onnxruntime", "py-evm", "git_commit")
 TARGET_KEYS = ("key", "target", "op", "threshold", "value", "unit", "met", "status", "context")

@@ -13,4 +13,5 @@ SCENARIOS = (
     "mempool_simulation",
     "validator",
     "verification",
+    "ray_executor",
 )

@@ -47,7 +47,7 @@ from benchmarks.common import (
 )
 from ogevm.constants import DEV_BLOCK_GAS_LIMIT
 from ogevm.pipe.builder import BlockBuilder
-from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.records import InferenceResult, RequestId
@@ -68,8 +68,8 @@ class _TimedExecutor(InferenceExecutor):
     """The project's executor, timed: for each submission, the span from the submission
     to the last of its jobs finishing (added up over the rounds)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, executor: InferenceExecutor) -> None:
+        super().__init__(executor.backend, executor.models, executor.batching, executor.max_batch)
         self.spans: list[list[float]] = []
 
     def submit(self, requests):
@@ -128,7 +128,7 @@ def measure(model_name: str, n: int, workers: int, repeats: int = 1, profile: bo
             contract.call("forecastView", warm)
     on_phase("setup")
 
-    executor = _TimedExecutor(pipe_chain.runtime, NODE_KEY, backend=ThreadPoolBackend(workers))
+    executor = _TimedExecutor(local_executor(pipe_chain.runtime, NODE_KEY, workers))
     pipeline = _TimedPipeline(pipe_chain, NODE_KEY, executor=executor)
     builders = [BlockBuilder(chain.chain, chain.base_vm_class, chain.models) for chain, _ in chains["pipe"][1:]]
     profiles: dict[str, Any] = {}
@@ -206,7 +206,7 @@ def measure(model_name: str, n: int, workers: int, repeats: int = 1, profile: bo
             per_block.append(entry)
             on_phase(None)
     finally:
-        executor.backend.close()
+        executor.close()
     on_phase("blocks")
     if profile:
         return profiles

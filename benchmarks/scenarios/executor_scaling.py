@@ -36,6 +36,7 @@ from benchmarks.common import (
 )
 from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.worker import InferenceWorker
 from ogevm.verify.vanilla import ResultSigner
 
 TITLE = "Executor scaling: workers, batching, vs raw onnxruntime"
@@ -68,9 +69,9 @@ def measure(model: str, n: int, repeats: int, workers: list[int], on_run: Callab
     if profile_config is not None:
         profiles = ThreadProfiles()
         count, batching = profile_config
-        backend = ProfiledBackend(count, profiles)
+        backend = ProfiledBackend(InferenceWorker(runtime, NODE_KEY), count, profiles)
         try:
-            executor = InferenceExecutor(runtime, NODE_KEY, backend=backend, batching=batching)
+            executor = InferenceExecutor(backend, store, batching=batching)
             executor.execute(requests[:8])
             executor.execute(requests)
         finally:
@@ -82,7 +83,7 @@ def measure(model: str, n: int, repeats: int, workers: list[int], on_run: Callab
     stacked = {name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]}
     session = plain_session(store.load(info.cid))
     pools = {w: ThreadPoolExecutor(max_workers=w) for w in workers if w > 1}
-    backends = {w: ThreadPoolBackend(w) for w in workers}
+    backends = {w: ThreadPoolBackend(InferenceWorker(runtime, NODE_KEY), w) for w in workers}
     measurements: dict[str, Callable[[], Any]] = {}
     for w in workers:
         loop_parts = _split(feeds, w)
@@ -101,7 +102,7 @@ def measure(model: str, n: int, repeats: int, workers: list[int], on_run: Callab
     for w in workers:
         for batching in (False, True):
             name = f"executor_{'batched' if batching else 'unbatched'}/{w}"
-            executors[name] = InferenceExecutor(runtime, NODE_KEY, backend=backends[w], batching=batching)
+            executors[name] = InferenceExecutor(backends[w], store, batching=batching)
     try:
         for f in feeds[:5]:  # warm up sessions, threads and first-call paths
             session.run(None, f)

@@ -41,7 +41,7 @@ from benchmarks.common import (
     row,
     target,
 )
-from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.executor import local_executor
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import SIMULATION_GAS_LIMIT, Pipeline
 
@@ -76,7 +76,7 @@ def measure(model_name: str, n: int, senders: int, repeats: int, workers: int, o
     store, infos = fixture_store([model_name])
     chain, forecast = forecast_chain(store, infos[model_name], bench_accounts(senders))
     txs = forecast_transactions(chain, forecast, model, n, senders)
-    executor = InferenceExecutor(chain.runtime, NODE_KEY, backend=ThreadPoolBackend(workers))
+    executor = local_executor(chain.runtime, NODE_KEY, workers)
     pipeline = Pipeline(chain, NODE_KEY, executor=executor)
     try:
         for tx in txs:
@@ -119,7 +119,7 @@ def measure(model_name: str, n: int, senders: int, repeats: int, workers: int, o
         if second_last["capture"]:
             raise RuntimeError("the confirming CAPTURE pass still asked for requests")
     finally:
-        executor.backend.close()
+        executor.close()
     out = {"model": model_name, "n": n, "senders": senders, "repeats": repeats}
     for label, stats in (("pass_1", first_stats), ("pass_2", second_stats)):
         capture_s, raw_s = stats["capture"]["seconds"], stats["raw"]["seconds"]

@@ -36,7 +36,7 @@ from benchmarks.common import (
 )
 from ogevm.constants import DEV_BLOCK_GAS_LIMIT
 from ogevm.pipe.builder import BlockBuilder
-from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.executor import local_executor
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.validator import BlockValidator
@@ -74,7 +74,7 @@ def measure(model_name: str, n: int, repeats: int, workers: int, on_block=lambda
     replicas = [_replica(chain) for _ in range(repeats)]
     for replica, validator in replicas:  # the deployment block, not timed
         validator.import_block(chain.chain.get_canonical_block_by_number(1), [])
-    executor = InferenceExecutor(chain.runtime, NODE_KEY, backend=ThreadPoolBackend(workers))
+    executor = local_executor(chain.runtime, NODE_KEY, workers)
     pipeline = Pipeline(chain, NODE_KEY, executor=executor)
     builders = [BlockBuilder(c.chain, c.base_vm_class, c.models) for c, _ in twins[1:]]
     per_block = []
@@ -120,7 +120,7 @@ def measure(model_name: str, n: int, repeats: int, workers: int, on_block=lambda
                                   i / b for i, b in zip(timings["import"], timings["build"]))})
             on_block(1 / blocks_expected)
     finally:
-        executor.backend.close()
+        executor.close()
     for replica, _ in replicas:
         if replica.get_canonical_head().hash != chain.head.hash:
             raise RuntimeError("a validator did not reach the builder's head")

@@ -1,7 +1,7 @@
 """7. Verification: what each mode costs per inference on small_mlp, as ratios to VANILLA.
 
 On a dev chain whose registry knows the inference node (genesis), a SIMULATED enclave
-(registered with ``Pipeline.register_enclave``) and, when ezkl is installed, the model's
+(registered with ``Pipeline.register_nodes``) and, when ezkl is installed, the model's
 ZKML circuit (``DevChain.enable_zkml``: ``CircuitStore.prepare`` + ``registerCircuit``):
 
 * VANILLA: sign with ``ResultSigner.sign``; verify with ``verify_record`` (which runs
@@ -42,7 +42,7 @@ from benchmarks.common import (
 from ogevm.abi.types import InferenceMode
 from ogevm.fixtures import fixture_model
 from ogevm.pipe.bundle import InferenceRecord
-from ogevm.pipe.executor import InferenceExecutor
+from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.records import InferenceResult
 from ogevm.verify.records import verify_proof, verify_record
@@ -85,11 +85,11 @@ def measure(model: str, n: int, repeats: int, zkml_proofs: int, on_run=lambda na
     try:
         info = chain.add_model(fixture_model(model))
         enclave = SimulatedEnclave()
-        executor = InferenceExecutor(chain.runtime, NODE_KEY, enclave=enclave)
+        executor = local_executor(chain.runtime, NODE_KEY, enclave=enclave)
         try:
-            Pipeline(chain, NODE_KEY, executor=executor).register_enclave()
+            Pipeline(chain, NODE_KEY, executor=executor).register_nodes()
         finally:
-            executor.backend.close()
+            executor.close()
         zkml_setup_s = None
         if unavailable is None:
             start = time.perf_counter()

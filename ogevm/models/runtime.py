@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -19,11 +20,14 @@ class ModelRuntime:
 
     Sessions use one intra-op thread each (parallelism comes from the caller's pool);
     ``run`` is safe from several threads, onnxruntime releases the GIL while it runs.
+    ``providers`` are onnxruntime's execution providers, in order of preference.
     """
 
-    def __init__(self, store: ModelStore, capacity: int = 32) -> None:
+    def __init__(self, store: ModelStore, capacity: int = 32,
+                 providers: Sequence[str] = ("CPUExecutionProvider",)) -> None:
         self.store = store
         self.capacity = capacity
+        self.providers = list(providers)
         self._sessions: OrderedDict[str, ort.InferenceSession] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -35,7 +39,7 @@ class ModelRuntime:
                 self._sessions.move_to_end(cid)
                 return session
         session = ort.InferenceSession(
-            self.store.load(cid), session_options(), providers=["CPUExecutionProvider"]
+            self.store.load(cid), session_options(), providers=self.providers
         )
         with self._lock:
             self._sessions[cid] = session

@@ -17,12 +17,14 @@ from pathlib import Path
 from eth.db.atomic import AtomicDB
 from eth.exceptions import TransactionNotFound
 
-from ogevm.errors import TransactionRejected
+from ogevm.abc import ExecutorBackend
+from ogevm.errors import OgevmError, TransactionRejected
 from ogevm.models.store import ModelStore
 from ogevm.node.leveldb import LevelDB
 from ogevm.node.storage import NodeStorage
 from ogevm.pipe.builder import BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.worker import InferenceWorker, WorkerIdentity
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline, default_prover
 from ogevm.verify.tee import SimulatedEnclave
@@ -42,12 +44,21 @@ class BlockStats:
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """How to run a node. ``data_dir=None`` keeps everything in memory."""
+    """How to run a node. ``data_dir=None`` keeps everything in memory.
+
+    ``executor`` is ``"threads"`` (``workers`` threads of this process, one node identity)
+    or ``"ray"`` (``workers`` Ray actors, one node identity each, on the cluster at
+    ``ray_address``, each reserving ``ray_num_cpus`` and ``ray_num_gpus``).
+    """
 
     data_dir: Path | None = None
     block_time: float = 0.0
     models_dir: Path | None = None
     workers: int = 2
+    executor: str = "threads"
+    ray_address: str = "auto"
+    ray_num_cpus: float = 1.0
+    ray_num_gpus: float = 0.0
 
 
 class DevNode:
@@ -67,9 +78,12 @@ class DevNode:
         if config.models_dir is not None:
             for path in sorted(Path(config.models_dir).glob("*.onnx")):
                 models.add_file(path)
-        self.enclave = SimulatedEnclave()
-        executor = InferenceExecutor(self.chain.runtime, backend=ThreadPoolBackend(config.workers),
-                                     enclave=self.enclave, prover=default_prover(self.chain))
+        try:
+            backend = _backend(config, self.chain)
+        except Exception:
+            self._close_db()
+            raise
+        executor = InferenceExecutor(backend, models)
         self.pipeline = Pipeline(self.chain, executor=executor)
         self.lock = threading.RLock()
         self._wake = threading.Event()
@@ -81,7 +95,7 @@ class DevNode:
         #: One entry per block this node built (for ``og_pipeStats`` and the demo).
         self.block_log: list[BlockStats] = []
         with self.lock:
-            self.pipeline.register_enclave()
+            self.pipeline.register_nodes()
             if config.data_dir is not None:
                 self._restore_pool()
 
@@ -96,11 +110,17 @@ class DevNode:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self.pipeline.executor.backend.close()
-        if self.pipeline.executor.prover is not None:
-            self.pipeline.executor.prover.close()
+        self.pipeline.executor.close()
+        self._close_db()
+
+    def _close_db(self) -> None:
         if isinstance(self.db, LevelDB):
             self.db.close()
+
+    @property
+    def identities(self) -> list[WorkerIdentity]:
+        """The inference nodes (and their SIMULATED enclaves) whose results this node commits."""
+        return self.pipeline.executor.identities()
 
     # --- transactions --------------------------------------------------------------
     def send_raw_transaction(self, raw: bytes) -> bytes:
@@ -179,6 +199,19 @@ class DevNode:
                     self.storage.finish(tx_hash, TxState.REJECTED.value, f"after restart: {exc.reason}", None)
             else:
                 self.storage.finish(tx_hash, TxState.INCLUDED.value, None, block_number)
+
+
+def _backend(config: NodeConfig, chain: DevChain) -> ExecutorBackend:
+    """The executor backend ``config`` asks for; every worker has a SIMULATED enclave."""
+    if config.executor == "ray":
+        from ogevm.pipe.ray_backend import RayBackend, WorkerGroup
+
+        group = WorkerGroup(config.workers, config.ray_num_cpus, config.ray_num_gpus)
+        return RayBackend(chain.models, config.ray_address, (group,), enclaves=True, circuits=chain.circuits)
+    if config.executor != "threads":
+        raise OgevmError(f"unknown executor {config.executor!r}: threads or ray")
+    worker = InferenceWorker(chain.runtime, enclave=SimulatedEnclave(), prover=default_prover(chain))
+    return ThreadPoolBackend(worker, config.workers)
 
 
 def _circuit_store(config: NodeConfig):

@@ -442,7 +442,8 @@ class RpcMethods:
             states[entry.state.value] = states.get(entry.state.value, 0) + 1
         return {"pool": states, "pooled": len(pool), "blocksBuilt": self.node.blocks_built,
                 "inFlightRequests": len(self.node.pipeline._in_flight),
-                "teeEnclave": {"address": data(self.node.enclave.address), "simulated": True}}
+                "teeEnclave": {"address": data(self.node.identities[0].enclave), "simulated": True},
+                "inferenceNodes": [{"node": data(i.node), "teeEnclave": data(i.enclave)} for i in self.node.identities]}
 
     # --- helpers ----------------------------------------------------------------------------------
     def _header(self, tag: Any) -> BlockHeaderAPI:

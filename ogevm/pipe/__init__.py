@@ -23,9 +23,11 @@ Responsibilities, one module each:
 * ``pipeline`` – the rounds: simulate each sender's executable txs on the pending
   state (CAPTURE; known results replayed, unknown ones captured), execute what is
   missing, repeat until nothing new is asked for (bounded); then build.
-* ``executor`` – runs requests on a pluggable backend, stacks requests for the same
-  model into one onnxruntime call, isolates failures as committed error results,
-  signs every result (VANILLA).
+* ``executor`` – plans requests into jobs (requests for one model stacked into one
+  onnxruntime call) and runs them on a pluggable backend: this process's threads by
+  default, or Ray actors (``ray_backend``) on several machines.
+* ``worker`` – one inference node: runs a job, isolates failures as committed error
+  results, signs every result with its own keys (node key, enclave, ZKML proof).
 * ``ordering`` – best transactions first: effective tip, then arrival, nonces in order.
 * ``builder`` – replays ready txs with their results under snapshots; a divergence
   (a request without a matching result) rolls the tx back and defers it with the

@@ -1,79 +1,68 @@
 """The parallel inference executor: requests in, signed records out.
 
-Requests for the same model (and the same per-sample shape) are stacked into one
-onnxruntime call along the leading dimension when the model allows it, and the
-outputs are split back exactly: each request gets the rows it asked for, encoded on
-their own, so a NaN in one request's rows fails that request alone. If a stacked run
-fails, its requests run one by one so one bad request cannot sink the others. A
-failed request becomes a committed *error result*: its transaction reverts the same
-way on replay everywhere.
+The executor plans: requests for the same model (and the same per-sample shape) become
+one :class:`~ogevm.pipe.worker.Job`, stacked along the leading dimension when the model
+allows it, up to ``max_batch`` samples. A backend runs the jobs on inference workers:
+:class:`ThreadPoolBackend` on this machine's threads (the default), or
+:class:`~ogevm.pipe.ray_backend.RayBackend` on a Ray cluster.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
-import numpy as np
 from eth_keys import keys
 
 from ogevm.abc import ExecutorBackend
 from ogevm.abi.types import InferenceMode
-from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
-from ogevm.models.binding import encode_outputs
-from ogevm.models.runtime import ModelRuntime, stack_feeds
+from ogevm.errors import ExecutorUnavailable
+from ogevm.models.runtime import ModelRuntime
+from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord
-from ogevm.records import InferenceRequest, InferenceResult
+from ogevm.pipe.worker import InferenceWorker, Job, JobOutcome, WorkerIdentity
+from ogevm.records import InferenceRequest
 from ogevm.verify.tee import SimulatedEnclave
-from ogevm.verify.vanilla import ResultSigner
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 
 
 class ThreadPoolBackend(ExecutorBackend):
-    """Threads: onnxruntime releases the GIL while a model runs."""
+    """One worker (one node identity) on ``workers`` threads: onnxruntime releases the GIL."""
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, worker: InferenceWorker, workers: int = 2) -> None:
+        self.worker = worker
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ogevm-infer")
 
-    def submit(self, fn, item) -> Future:
-        return self._pool.submit(fn, item)
+    def submit(self, job: Job) -> Future:
+        return self._pool.submit(self.worker.run, job)
+
+    def parallelism(self) -> int:
+        return self.workers
+
+    def identities(self) -> list[WorkerIdentity]:
+        return [self.worker.identity]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """Requests run together: one model, one per-sample shape."""
-
-    requests: tuple[InferenceRequest, ...]
+        self.worker.close()
 
 
 class InferenceExecutor:
-    """Runs requests on a backend, batched by model, and signs each result as a node.
+    """Plans requests into jobs and runs them on ``backend``.
 
-    VANILLA and ZKML results are signed with ``node_key``, ZKML ones with the proof from
-    ``prover`` attached (each alone: a proof covers one request); TEE results by
-    ``enclave`` (a SIMULATED enclave here), with its attestation attached. ``max_batch`` caps the
-    samples in one stacked run; ``batching=False`` runs every request on its own (the
-    baseline the benchmark compares with).
+    ``models`` is the catalogue (which models can be stacked). ``max_batch`` caps the
+    samples in one stacked run, and a batch is split so that every worker of the backend
+    gets a share (stacking a heavy model's requests onto one worker would leave the others
+    idle); ``batching=False`` runs every request on its own (the baseline the benchmark
+    compares with).
     """
 
-    def __init__(self, runtime: ModelRuntime, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
-                 backend: ExecutorBackend | None = None, batching: bool = True,
-                 max_batch: int = 64, enclave: SimulatedEnclave | None = None, prover=None) -> None:
-        self.runtime = runtime
-        self.node_key = node_key
-        self.signer = ResultSigner(node_key)
-        self.node = self.signer.address
-        self.enclave = enclave
-        #: Proves ZKML requests (``ogevm.verify.zkml.ZkProver``); without it they fail.
-        self.prover = prover
-        self._proofs: dict = {}
-        self.backend = backend or ThreadPoolBackend()
+    def __init__(self, backend: ExecutorBackend, models: Mapping[str, ModelInfo],
+                 batching: bool = True, max_batch: int = 64) -> None:
+        self.backend = backend
+        self.models = models
         self.batching = batching
         self.max_batch = max_batch
         #: Seconds of model time per request (a job's time shared by its requests): what
@@ -81,7 +70,8 @@ class InferenceExecutor:
         self.run_seconds: dict = {}
 
     def execute(self, requests: Sequence[InferenceRequest]) -> list[InferenceRecord]:
-        """Signed records for ``requests``, in the same order. Never raises for bad requests."""
+        """Signed records for ``requests``, in the same order. Never raises for bad requests;
+        raises :class:`ExecutorUnavailable` if the backend could not run them."""
         futures = self.submit(requests)
         wait(futures)
         records = {r.request_id: r for future in futures for r in future.result()}
@@ -91,40 +81,57 @@ class InferenceExecutor:
         """Start ``requests`` without waiting: one future of signed records per job.
 
         Jobs finish independently, so a slow model does not hold back the others' records.
+        A job the backend could not run ends in :class:`ExecutorUnavailable` naming its
+        requests, never in silence.
         """
-        return [self.backend.submit(self._run_and_sign, job) for job in self._plan(requests)]
+        return [self._dispatch(job) for job in self._plan(requests)]
 
-    def _run_and_sign(self, job: _Job) -> list[InferenceRecord]:
-        start = time.perf_counter()
-        try:
-            results = {r.request_id: r for r in self._run_job(job)}
-        except Exception as exc:  # a fault of this node (a bug, a dead prover): fail the job's
-            # requests with a reason rather than leave their transactions waiting forever
-            reason = f"inference node fault: {type(exc).__name__}"
-            results = {r.id: InferenceResult(r.id, r.digest, error=reason) for r in job.requests}
-        share = (time.perf_counter() - start) / len(job.requests)
-        for request in job.requests:
-            self.run_seconds[request.id] = share
-        return [self._record(request, results[request.id]) for request in job.requests]
+    def identities(self) -> list[WorkerIdentity]:
+        """The nodes (and enclaves) whose signatures this executor's records carry."""
+        return self.backend.identities()
 
-    def _plan(self, requests: Sequence[InferenceRequest]) -> list[_Job]:
+    def close(self) -> None:
+        self.backend.close()
+
+    def _dispatch(self, job: Job) -> Future:
+        records: Future = Future()
+
+        def settle(running: Future) -> None:
+            try:
+                outcome: JobOutcome = running.result()
+            except Exception as exc:
+                reason = exc.reason if isinstance(exc, ExecutorUnavailable) else f"executor fault: {exc!r}"
+                records.set_exception(ExecutorUnavailable(reason, tuple(r.id for r in job.requests)))
+                return
+            share = outcome.seconds / len(job.requests)
+            for request in job.requests:
+                self.run_seconds[request.id] = share
+            records.set_result(list(outcome.records))
+
+        self.backend.submit(job).add_done_callback(settle)
+        return records
+
+    def _plan(self, requests: Sequence[InferenceRequest]) -> list[Job]:
         groups: dict[tuple, list[InferenceRequest]] = {}
         for request in requests:
             groups.setdefault(self._batch_key(request), []).append(request)
         jobs = []
+        parallelism = max(1, self.backend.parallelism())
         for group in groups.values():
+            share = math.ceil(sum(r.samples for r in group) / parallelism)
+            limit = max(1, min(self.max_batch, share))
             chunk: list[InferenceRequest] = []
             for request in group:
-                if chunk and sum(r.samples for r in chunk) + request.samples > self.max_batch:
-                    jobs.append(_Job(tuple(chunk)))
+                if chunk and sum(r.samples for r in chunk) + request.samples > limit:
+                    jobs.append(Job(tuple(chunk)))
                     chunk = []
                 chunk.append(request)
-            jobs.append(_Job(tuple(chunk)))
+            jobs.append(Job(tuple(chunk)))
         return jobs
 
     def _batch_key(self, request: InferenceRequest) -> tuple:
         """Requests with equal keys can be stacked; a request that cannot gets its own key."""
-        info = self.runtime.store.get(request.model_cid)
+        info = self.models.get(request.model_cid)
         rows = {len(array) for array in request.feeds.values()}
         alone = request.call.mode is InferenceMode.ZKML or len(rows) != 1
         if alone or not (self.batching and info is not None and info.batchable):
@@ -133,54 +140,10 @@ class InferenceExecutor:
             (name, array.shape[1:], array.dtype.str) for name, array in sorted(request.feeds.items())
         )
 
-    def _run_job(self, job: _Job) -> list[InferenceResult]:
-        if len(job.requests) == 1:
-            return [self._run_one(job.requests[0])]
-        info = self.runtime.store[job.requests[0].model_cid]
-        stacked, sizes = stack_feeds(info, [r.feeds for r in job.requests])
-        try:
-            outputs = self.runtime.run_raw(info, stacked)
-        except InferenceError:
-            return [self._run_one(request) for request in job.requests]
-        bounds = np.cumsum([0, *sizes])
-        results = []
-        for request, start, stop in zip(job.requests, bounds[:-1], bounds[1:]):
-            rows = [value[start:stop] for value in outputs]
-            try:
-                output = encode_outputs(info, rows)
-            except InferenceError as exc:
-                results.append(InferenceResult(request.id, request.digest, error=exc.reason))
-            else:
-                results.append(InferenceResult(request.id, request.digest, output=output))
-        return results
 
-    def _run_one(self, request: InferenceRequest) -> InferenceResult:
-        try:
-            info = self.runtime.store.get(request.model_cid)
-            if info is None:
-                raise UnknownModel(request.model_cid)
-            if request.call.mode is InferenceMode.ZKML:
-                output = self._prove(info, request)
-            else:
-                output = self.runtime.run(info, request.feeds)
-        except InferenceError as exc:
-            return InferenceResult(request.id, request.digest, error=exc.reason)
-        return InferenceResult(request.id, request.digest, output=output)
-
-    def _prove(self, info, request: InferenceRequest):
-        from ogevm.verify.zkml import request_failures, zk_output
-
-        if self.prover is None:
-            raise ResultUnavailable("this node has no ZKML prover")
-        with request_failures(request.model_cid):
-            proof, outputs = self.prover.prove(request.model_cid, request.feeds)
-        self._proofs[request.id] = proof
-        return zk_output(info, outputs)
-
-    def _record(self, request: InferenceRequest, result: InferenceResult) -> InferenceRecord:
-        mode = request.call.mode
-        if mode is InferenceMode.TEE and self.enclave is not None:
-            return InferenceRecord(result, mode, request.model_cid, self.enclave.address,
-                                   self.enclave.sign(result), attestation=self.enclave.attestation.encode())
-        return InferenceRecord(result, mode, request.model_cid, self.node, self.signer.sign(result),
-                               proof=self._proofs.pop(request.id, b""))
+def local_executor(runtime: ModelRuntime, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
+                   workers: int = 2, enclave: SimulatedEnclave | None = None, prover=None,
+                   batching: bool = True, max_batch: int = 64) -> InferenceExecutor:
+    """An executor on this machine: one node identity, ``workers`` threads."""
+    worker = InferenceWorker(runtime, node_key, enclave=enclave, prover=prover)
+    return InferenceExecutor(ThreadPoolBackend(worker, workers), runtime.store, batching, max_batch)

@@ -54,6 +54,8 @@ class PoolEntry:
     records: dict[RequestId, InferenceRecord] = field(default_factory=dict)
     rounds: int = 0
     deferrals: int = 0
+    #: Why the executor last failed to run one of its requests (they went back to the rounds).
+    executor_failure: str | None = None
     block_number: int | None = None
 
     @property

@@ -7,22 +7,22 @@ used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a b
 
 from __future__ import annotations
 
-from concurrent.futures import Future, wait
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from eth.abc import SignedTransactionAPI
 from eth_keys import keys
 
-from ogevm.constants import INFERENCE_REGISTRY_ADDRESS
-from ogevm.errors import InvalidTransaction, OgevmError, TransactionFailed
-from ogevm.verify.registry import registry_interface
+from ogevm.errors import ExecutorUnavailable, InvalidTransaction
+from ogevm.verify.registry import register_nodes
 from ogevm.pipe.admission import AdmissionRules
 from ogevm.pipe.builder import BlockBuilder, BuiltBlock
-from ogevm.pipe.executor import InferenceExecutor
+from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TERMINAL, PoolEntry, TxPool, TxState
 from ogevm.precompile.modes import CaptureProvider
 from ogevm.vm.blocks import PendingBlock
-from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
+from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.chain import DevChain
 
 
@@ -55,24 +55,21 @@ class Pipeline:
                  executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig()) -> None:
         self.chain = chain
         self.config = config
-        self.executor = executor or InferenceExecutor(chain.runtime, node_key, prover=default_prover(chain))
+        self.executor = executor or local_executor(chain.runtime, node_key, prover=default_prover(chain))
         head = chain.head
         self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool_capacity)
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
         self._in_flight: set = set()
+        self._jobs = 0  # jobs started and not stored yet
+        self._executed = 0  # requests whose records were stored
+        self._settled = threading.Condition()
         #: Called (from a worker thread) whenever inference results arrive.
         self.on_progress = None
 
-    def register_enclave(self) -> None:
-        """Register the executor's enclave in the on-chain registry (a dev-chain shortcut:
-        the attestation goes in a transaction mined at once). Raises TransactionFailed."""
-        enclave = self.executor.enclave
-        if enclave is None:
-            raise OgevmError("this pipeline's executor has no enclave")
-        function = registry_interface().function("registerTEE")
-        result = self.chain.send(DEV_OPERATOR, INFERENCE_REGISTRY_ADDRESS, function.encode(enclave.attestation.encode()))
-        if not result.success:
-            raise TransactionFailed(result.revert_reason, result.return_data)
+    def register_nodes(self) -> int:
+        """Register the executor's nodes and enclaves not in the on-chain registry yet (a
+        dev-chain shortcut, see :func:`~ogevm.verify.registry.register_nodes`)."""
+        return register_nodes(self.chain, self.executor.identities())
 
     # --- intake -----------------------------------------------------------------
     def submit(self, tx: SignedTransactionAPI) -> bytes:
@@ -97,14 +94,18 @@ class Pipeline:
                     self.pool.set_state(entry, TxState.INFERRING)
                     continue
                 if entry.rounds >= self.config.max_rounds:
-                    self.pool.set_state(entry, TxState.REJECTED,
-                                        f"inference did not settle after {self.config.max_rounds} rounds")
+                    reason = f"inference did not settle after {self.config.max_rounds} rounds"
+                    if entry.executor_failure:
+                        reason += f"; last executor failure: {entry.executor_failure}"
+                    self.pool.set_state(entry, TxState.REJECTED, reason)
                     continue
                 entry.rounds += 1
                 self.pool.set_state(entry, TxState.INFERRING)
                 work.extend(fresh)
                 self._in_flight.update(r.id for r in fresh)
         futures = self.executor.submit(work) if work else []
+        with self._settled:
+            self._jobs += len(futures)
         for future in futures:
             future.add_done_callback(self._store)
         return futures
@@ -112,24 +113,46 @@ class Pipeline:
     def prepare(self) -> int:
         """Run the rounds to the end: every executable tx ready, rejected, or out of rounds.
 
-        Returns how many requests were executed.
+        Waits for jobs started earlier too. Returns how many requests were executed.
         """
-        executed = 0
-        while futures := self.advance():
-            wait(futures)
-            executed += sum(len(f.result()) for f in futures)
-        return executed
+        start = self._executed
+        while True:
+            started = self.advance()
+            with self._settled:
+                if not started and not self._jobs:
+                    return self._executed - start
+                self._settled.wait_for(lambda: self._jobs == 0)
 
     def _store(self, future: Future) -> None:
-        records = future.result()  # the executor turns every bad request into a result
-        with self.pool.lock:
-            for record in records:
-                self._in_flight.discard(record.request_id)
-                entry = self.pool.get(record.request_id.tx_hash)
-                if entry is not None and entry.state not in TERMINAL:
-                    entry.records[record.request_id] = record
+        try:
+            records = future.result()  # a bad request is a result; only an outage raises
+        except ExecutorUnavailable as exc:
+            records = []
+            self._release(exc)
+        else:
+            with self.pool.lock:
+                for record in records:
+                    self._in_flight.discard(record.request_id)
+                    entry = self.pool.get(record.request_id.tx_hash)
+                    if entry is not None and entry.state not in TERMINAL:
+                        entry.records[record.request_id] = record
+        with self._settled:
+            self._jobs -= 1
+            self._executed += len(records)
+            self._settled.notify_all()
         if self.on_progress is not None:
             self.on_progress()
+
+    def _release(self, failure: ExecutorUnavailable) -> None:
+        """Requests the executor could not run go back to the rounds; the reason shows in
+        their transactions' status until the next round (which counts toward ``max_rounds``)."""
+        with self.pool.lock:
+            for request_id in failure.request_ids:
+                self._in_flight.discard(request_id)
+                entry = self.pool.get(request_id.tx_hash)
+                if entry is not None and entry.state not in TERMINAL:
+                    entry.executor_failure = failure.reason
+                    self.pool.set_state(entry, TxState.SIMULATED, f"inference will be retried: {failure.reason}")
 
     def _simulate_all(self) -> list[tuple[PoolEntry, list]]:
         """One CAPTURE simulation of every executable run of txs; returns what is missing."""

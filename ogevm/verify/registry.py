@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Iterable
 
 from eth.abc import StateAPI
 from eth_utils import keccak
 
 from ogevm.abi.contract import ContractInterface
+from ogevm.abi.types import InferenceMode
 from ogevm.constants import DEV_MAX_ATTESTATION_AGE, INFERENCE_REGISTRY_ADDRESS
 from ogevm.fixtures import fixture_contract
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
 from ogevm.vm.calls import call_function
+from ogevm.errors import TransactionFailed
 from ogevm.verify.tee import DEV_VENDOR_ROOT_KEY, SIMULATED_ENCLAVE_MEASUREMENT
+
+if TYPE_CHECKING:
+    from ogevm.pipe.worker import WorkerIdentity
+    from ogevm.vm.chain import DevChain
 
 # Storage layout of InferenceNodeRegistry (checked by a test against its getters).
 _OWNER_SLOT, _VENDOR_SLOT, _MAX_AGE_SLOT, _MEASUREMENTS_SLOT, _NODES_SLOT = 0, 1, 2, 3, 4
@@ -90,3 +97,27 @@ class RegistryView:
 
     def circuit_vk_hash(self, model_cid: str) -> bytes:
         return self._call("circuitVkHash", model_cid)[0]
+
+
+def register_nodes(chain: DevChain, identities: Iterable[WorkerIdentity]) -> int:
+    """Register each identity the registry does not allow yet, as the registry owner: node
+    keys for VANILLA and ZKML, enclaves by their attestation (TEE).
+
+    A development-chain shortcut: each registration is mined at once in its own block.
+    Returns how many were sent. Raises :class:`~ogevm.errors.TransactionFailed` if the
+    registry refuses one (an expired attestation, an unknown measurement...).
+    """
+    calls = []
+    view = RegistryView(chain.state())
+    function = registry_interface().function
+    for identity in identities:
+        if not view.is_allowed(identity.node, InferenceMode.VANILLA) or not view.is_allowed(identity.node, InferenceMode.ZKML):
+            calls.append(function("registerNode").encode(identity.node, VANILLA_BIT | ZKML_BIT))
+        if identity.attestation is not None:
+            if not view.is_allowed(identity.enclave, InferenceMode.TEE):
+                calls.append(function("registerTEE").encode(identity.attestation))
+    for data in calls:
+        result = chain.send(DEV_OPERATOR, INFERENCE_REGISTRY_ADDRESS, data)
+        if not result.success:
+            raise TransactionFailed(result.revert_reason, result.return_data)
+    return len(calls)

@@ -155,6 +155,27 @@ class CircuitStore:
         with self._lock:
             return self._load(cid)
 
+    def export(self, cid: str) -> dict[str, bytes]:
+        """The prepared circuit's files (and its SRS) by path under the store: what another
+        machine's store needs to prove with it (see :meth:`install`). Raises KeyError."""
+        info = self.info(cid)
+        paths = [self._path(cid, name) for name in _ARTIFACTS] + [self._srs_path(info.logrows)]
+        return {str(path.relative_to(self.directory)): path.read_bytes() for path in paths}
+
+    def install(self, files: Mapping[str, bytes]) -> None:
+        """Write files from :meth:`export` that this store lacks (each appears atomically)."""
+        for name, content in files.items():
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise ValueError(f"circuit file outside the store: {name!r}")
+            path = self.directory / name
+            if path.is_file():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".install-", dir=path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.replace(tmp, path)
+
     # --- proving -----------------------------------------------------------------------
     def witness(self, cid: str, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """The outputs the circuit computes for ``feeds``: what a proof would prove.

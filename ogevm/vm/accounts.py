@@ -50,6 +50,15 @@ DEV_ACCOUNTS = tuple(DevAccount(keys.PrivateKey(bytes.fromhex(k))) for k in _DEV
 #: Derived from a public label: anyone can sign as it. Development chains only.
 DEV_INFERENCE_NODE_KEY = keys.PrivateKey(keccak(b"ogevm development inference node (not secret)"))
 
+
+def dev_inference_node_key(index: int) -> keys.PrivateKey:
+    """Development key of inference worker ``index``: 0 is :data:`DEV_INFERENCE_NODE_KEY`
+    (registered at genesis); the others are registered when a node starts. Public labels:
+    development chains only."""
+    if index == 0:
+        return DEV_INFERENCE_NODE_KEY
+    return keys.PrivateKey(keccak(b"ogevm development inference node %d (not secret)" % index))
+
 #: The development operator: owner of the node registry and sender of the node's own
 #: housekeeping transactions (enclave and circuit registration), funded at genesis. It is
 #: not one of the ten user accounts, so it never takes a nonce a user's pooled tx expects.

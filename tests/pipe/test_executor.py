@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ogevm.abi import InferenceMode
 from ogevm.models.runtime import ModelRuntime
-from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.pipe.executor import local_executor
 from ogevm.precompile.modes import InlineProvider
 from ogevm.records import InferenceRequest, RequestId
 from ogevm.testing.strategies import valid_input_for
@@ -48,8 +48,8 @@ def inline(fixture_store, runtime):
 
 @pytest.fixture(scope="module")
 def executors(runtime):
-    batched = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(2), batching=True, max_batch=5)
-    single = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(2), batching=False)
+    batched = local_executor(runtime, NODE_KEY, 2, batching=True, max_batch=5)
+    single = local_executor(runtime, NODE_KEY, 2, batching=False)
     yield batched, single
     batched.backend.close()
     single.backend.close()
@@ -87,7 +87,7 @@ def test_batched_outputs_equal_unbatched_and_inline(fixture_store, cids, executo
 
 def test_a_nan_in_a_stacked_batch_fails_only_its_own_request(fixture_store, cids, inline):
     runtime = CountingRuntime(fixture_store)
-    executor = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(1))
+    executor = local_executor(runtime, NODE_KEY, 1)
     values = [[2], [-1], [(5, 1)], [-3], [7]]
     requests = [rows_request(fixture_store, cids, "log_model", [v], i) for i, v in enumerate(values)]
     records = executor.execute(requests)
@@ -104,7 +104,7 @@ def test_a_request_onnxruntime_refuses_fails_alone(fixture_store, cids, inline):
     """Request 1's two inputs cannot be added (2 vs 3 rows): onnxruntime refuses it, and
     only request 1 gets the error, whether or not a stacked run was tried first."""
     runtime = CountingRuntime(fixture_store)
-    executor = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(1))
+    executor = local_executor(runtime, NODE_KEY, 1)
     info = fixture_store[cids["two_inputs"]]
 
     def two(i, a_rows, b_rows):
@@ -124,7 +124,7 @@ def test_batching_never_mixes_rows_of_different_requests(fixture_store, cids, in
     """A model with two batched inputs accepts a request whose inputs differ in leading size
     when one of them is 1 (broadcasting): INLINE gives request 0 two rows. Stacking such
     requests along the first input's rows shifts the other input's rows between requests."""
-    executor = InferenceExecutor(ModelRuntime(fixture_store), NODE_KEY, ThreadPoolBackend(1))
+    executor = local_executor(ModelRuntime(fixture_store), NODE_KEY, 1)
     info = fixture_store[cids["two_inputs"]]
     r0 = inference_request(info, call_for(info.cid, tensor([1, 2, 3], (1, 3), "a"),
                                           tensor([10, 20, 30, 40, 50, 60], (2, 3), "b")), tx_hash(1))
@@ -141,7 +141,7 @@ def test_records_carry_a_valid_vanilla_signature_of_the_node(fixture_store, cids
     requests = [rows_request(fixture_store, cids, "linear_regression", [[1, 2, 3, 4]], i) for i in range(3)]
     requests.append(rows_request(fixture_store, cids, "log_model", [[-1]], 9))
     records = batched.execute(requests)
-    assert batched.node == NODE
+    assert [i.node for i in batched.identities()] == [NODE]
     for record, request in zip(records, requests):
         assert recover_signer(record.result, record.signature) == record.node == NODE
         assert record.mode is InferenceMode.VANILLA and record.model_cid == request.model_cid
@@ -153,33 +153,35 @@ def test_records_carry_a_valid_vanilla_signature_of_the_node(fixture_store, cids
     assert recover_signer(changed, records[0].signature) != NODE
 
 
-@pytest.mark.parametrize("count, max_batch", [(1, 4), (4, 4), (5, 4), (10, 4), (17, 8), (9, 1)])
-def test_one_model_runs_once_per_batch(fixture_store, cids, count, max_batch):
+@pytest.mark.parametrize("count, max_batch, workers",
+                         [(1, 4, 2), (4, 4, 1), (4, 4, 2), (5, 4, 1), (10, 4, 2), (17, 8, 2), (9, 1, 2), (7, 64, 3)])
+def test_one_model_runs_in_batches_of_at_most_max_batch_shared_among_the_workers(fixture_store, cids, count,
+                                                                                 max_batch, workers):
     runtime = CountingRuntime(fixture_store)
-    executor = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(2), max_batch=max_batch)
+    executor = local_executor(runtime, NODE_KEY, workers, max_batch=max_batch)
     requests = [rows_request(fixture_store, cids, "linear_regression", [[i, 1, 2, 3]], i) for i in range(count)]
     records = executor.execute(requests)
-    assert len(runtime.runs) == math.ceil(count / max_batch)
+    size = min(max_batch, math.ceil(count / workers))  # every worker gets a share
     assert sorted(rows for _, rows in runtime.runs) == sorted(
-        [max_batch] * (count // max_batch) + ([count % max_batch] if count % max_batch else []))
+        [size] * (count // size) + ([count % size] if count % size else []))
     # y = 0.5 i - 1.25 + 4 + 2.25 + 0.1
     for i, record in enumerate(records):
         (value,) = record.result.output.numbers[0].values
         assert np.isclose(value.value / 10**value.decimals, 0.5 * i + 5.1, rtol=1e-6)
-    executor.backend.close()
+    executor.close()
 
 
 def test_without_batching_every_request_runs_alone(fixture_store, cids):
     runtime = CountingRuntime(fixture_store)
-    executor = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(2), batching=False)
+    executor = local_executor(runtime, NODE_KEY, 2, batching=False)
     executor.execute([rows_request(fixture_store, cids, "linear_regression", [[i, 1, 2, 3]], i) for i in range(6)])
     assert sorted(runtime.runs) == [(cids["linear_regression"], 1)] * 6
-    executor.backend.close()
+    executor.close()
 
 
 def test_a_multi_row_request_counts_its_rows_against_max_batch(fixture_store, cids):
     runtime = CountingRuntime(fixture_store)
-    executor = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(1), max_batch=4)
+    executor = local_executor(runtime, NODE_KEY, 1, max_batch=4)
     rows = [[1, 2, 3, 4]] * 3
     executor.execute([rows_request(fixture_store, cids, "linear_regression", rows, i) for i in range(3)])
     assert [n for _, n in runtime.runs] == [3, 3, 3]  # 3 + 3 > 4: never two in one run
@@ -187,14 +189,14 @@ def test_a_multi_row_request_counts_its_rows_against_max_batch(fixture_store, ci
 
 def test_fixed_shape_requests_are_never_stacked(fixture_store, cids, inline):
     runtime = CountingRuntime(fixture_store)
-    executor = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(2), max_batch=64)
+    executor = local_executor(runtime, NODE_KEY, 2, max_batch=64)
     assert not fixture_store[cids["fixed_shape"]].batchable
     requests = [rows_request(fixture_store, cids, "fixed_shape", [[i, 2, 3, 4]], i) for i in range(5)]
     records = executor.execute(requests)
     assert sorted(runtime.runs) == [(cids["fixed_shape"], 1)] * 5  # no failed stacked attempt
     assert [r.result for r in records] == [inline.resolve(r) for r in requests]
     assert records[1].result.output.numbers[0].values == ((-15, 1), (85, 1))  # x = [1, 2, 3, 4]
-    executor.backend.close()
+    executor.close()
 
 
 def test_unknown_model_gives_an_error_result(fixture_store, cids, executors, inline):
@@ -216,8 +218,8 @@ def test_two_workers_give_the_same_records_as_one(fixture_store, cids):
         width = {"linear_regression": 4, "small_mlp": 8, "log_model": 1, "fixed_shape": 4}[model]
         rows = [[(i * 7 + j) % 11 - 3 for j in range(width)] for _ in range(1 if model == "fixed_shape" else 1 + i % 3)]
         requests.append(rows_request(fixture_store, cids, model, rows, i, index=i % 2))
-    one = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(1), max_batch=4)
-    two = InferenceExecutor(runtime, NODE_KEY, ThreadPoolBackend(2), max_batch=4)
+    one = local_executor(runtime, NODE_KEY, 1, max_batch=4)
+    two = local_executor(runtime, NODE_KEY, 2, max_batch=4)
     assert one.execute(requests) == two.execute(requests)
     assert any(r.result.error for r in two.execute(requests))  # log of negatives, kept per request
     one.backend.close()

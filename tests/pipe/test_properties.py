@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 
 from ogevm.errors import InvalidBlock
 from ogevm.pipe.bundle import InferenceRecord, bundle_root
-from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
+from ogevm.models.runtime import ModelRuntime
+from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
+from ogevm.verify.registry import register_nodes
 from ogevm.vm.chain import DevChain
 
 from pipe_helpers import (
@@ -62,9 +64,9 @@ class World:
 
     CONTRACTS = ("forecast_linear", "forecast_mlp", "caller", "dependent")
 
-    def __init__(self, store, cids) -> None:
+    def __init__(self, store, cids, executor) -> None:
         self.store, self.cids = store, cids
-        self.executor = InferenceExecutor(DevChain(store).runtime, NODE_KEY, ThreadPoolBackend(2), max_batch=8)
+        self.executor = executor
         self.reset()
 
     def reset(self) -> None:
@@ -75,6 +77,9 @@ class World:
             ("DependentInference", ()),
         ]
         self.chain, self.twin = DevChain(self.store), DevChain(self.store)
+        register_nodes(self.chain, self.executor.identities())  # the twin imports those blocks
+        for number in range(1, self.chain.head.block_number + 1):
+            self.twin.chain.import_block(self.chain.chain.get_canonical_block_by_number(number))
         self.contracts = dict(zip(self.CONTRACTS, deploy_all(self.chain, deploys)))
         deploy_all(self.twin, deploys)
         self.replica = Replica(self.chain)
@@ -107,11 +112,19 @@ class World:
                                max_fee_per_gas=(10 + spec["tip"]) * GWEI)
 
 
-@pytest.fixture(scope="module")
-def world(fixture_store, cids):
-    world = World(fixture_store, cids)
+@pytest.fixture(scope="module", params=["threads", "ray"])
+def world(request, fixture_store, cids):
+    """The same properties with each executor backend: this process's threads, Ray actors."""
+    if request.param == "threads":
+        executor = local_executor(ModelRuntime(fixture_store), NODE_KEY, 2, max_batch=8)
+    else:
+        request.getfixturevalue("ray_cluster")
+        from ogevm.pipe.ray_backend import RayBackend, WorkerGroup
+
+        executor = InferenceExecutor(RayBackend(fixture_store, groups=(WorkerGroup(2),)), fixture_store, max_batch=8)
+    world = World(fixture_store, cids, executor)
     yield world
-    world.executor.backend.close()
+    executor.close()
 
 
 def forge(block, records):

@@ -14,7 +14,7 @@ from ogevm.abi.types import InferenceMode  # noqa: E402
 from ogevm.errors import InvalidBlock, ZkmlUnsupported  # noqa: E402
 from ogevm.fixtures import fixture_contract, fixture_model  # noqa: E402
 from ogevm.pipe.bundle import bundle_root  # noqa: E402
-from ogevm.pipe.executor import InferenceExecutor  # noqa: E402
+from ogevm.pipe.executor import local_executor  # noqa: E402
 from ogevm.pipe.pipeline import Pipeline, default_prover  # noqa: E402
 from ogevm.pipe.validator import BlockValidator  # noqa: E402
 from ogevm.precompile.modes import ReplayProvider  # noqa: E402
@@ -35,12 +35,12 @@ def world(tmp_path_factory):
     mlp = chain.add_model(fixture_model("small_mlp"))
     mixed = chain.deploy(fixture_contract("MixedModes"))
     chain.enable_zkml(linear.cid)
-    pipeline = Pipeline(chain, executor=InferenceExecutor(chain.runtime, prover=default_prover(chain)))
+    pipeline = Pipeline(chain, executor=local_executor(chain.runtime, prover=default_prover(chain)))
     data = mixed.interface.function("compareWithModes").encode(
         linear.cid, linear.cid, "x", "y", FOUR, InferenceMode.VANILLA, InferenceMode.ZKML)
     tx_hash = pipeline.submit(chain.sign(1, mixed.address, data))
     (built,) = pipeline.run_until_idle()
-    pipeline.executor.prover.close()
+    pipeline.executor.close()
     return chain, built, tx_hash, pipeline, mixed, linear, mlp
 
 
