@@ -211,7 +211,8 @@ def _resolve_midpoint(wide: float, narrow, scalar: type, exact):
     if abs(float(narrow)) == float(np.finfo(scalar).max) and abs(wide) > abs(float(narrow)):
         return narrow  # beyond the largest value but below the overflow threshold
     toward = np.nextafter(narrow, scalar(math.copysign(math.inf, wide - float(narrow))))
-    if Fraction(float(narrow)) + Fraction(float(toward)) != 2 * Fraction(wide):
+    # Exact in float64: two neighbouring float32 (or float16) values sum to at most 26 bits.
+    if float(narrow) + float(toward) != 2.0 * wide:
         return narrow
     value = exact()
     d_narrow = abs(Fraction(float(narrow)) - value)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Protocol
 
 from ogevm.abi.types import InferenceMode
@@ -25,10 +26,6 @@ from ogevm.verify.vanilla import recover_signer
 
 class InvalidRecord(OgevmError):
     """A record that fails its mode's checks; ``reason`` says which."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ProofChecker(Protocol):
@@ -62,10 +59,17 @@ def verify_record(record: InferenceRecord, registry: RegistryView, block_timesta
         raise InvalidRecord("ZKML record without a proof")
 
 
+@lru_cache(maxsize=256)
+def _read_attestation(document: bytes) -> tuple[Attestation, bytes]:
+    """The decoded document and the vendor that signed it: one enclave attaches the same
+    document to every record it signs, so each is decoded and recovered once."""
+    attestation = Attestation.decode(document)
+    return attestation, attestation.vendor()
+
+
 def _check_attestation(record: InferenceRecord, registry: RegistryView, block_timestamp: int) -> None:
     try:
-        attestation = Attestation.decode(record.attestation)
-        vendor = attestation.vendor()
+        attestation, vendor = _read_attestation(bytes(record.attestation))
     except InvalidAttestation as exc:
         raise InvalidRecord(str(exc)) from exc
     if vendor != registry.vendor_root():
