@@ -14,8 +14,9 @@ the actor). Every actor must be registered like any other node
 * **ZKML** proofs run as Ray tasks (``prove_cpus`` CPUs each), from circuit files the
   driver ships once per model, anywhere in the cluster.
 * **Faults**: an actor that dies is dropped and its jobs are retried on another actor of
-  the group, at most ``max_attempts`` runs in all; a job running past ``job_timeout``
-  counts as a fault of its actor, which is killed. A job that cannot run ends in
+  the group, at most ``max_attempts`` runs in all. An actor runs one job at a time, so a
+  job sent behind k others gets (k + 1) x ``job_timeout``; past that it counts as a fault
+  of its actor (hung), which is killed. A job that cannot run ends in
   :class:`~ogevm.errors.ExecutorUnavailable`, and PIPE puts its transactions back in the
   rounds: none is lost, and none is included twice (a record is keyed by its request id,
   and a dead actor's answer never arrives). Dead actors are not replaced: a replacement
@@ -103,6 +104,9 @@ class RayBackend(ExecutorBackend):
         self._pending: dict[ray.ObjectRef, _Attempt] = {}
         self._groups: dict[frozenset, list[_Actor]] = {}
         self._default = defaults[0].models
+        self._closed = threading.Event()
+        self._finished: queue.SimpleQueue = queue.SimpleQueue()  # refs Ray reports done
+        self._monitor: threading.Thread | None = None
         #: Attempts that failed and were sent again (a dead or hung actor, a failed load).
         self.retries = 0
         numbered = enumerate(node_keys)
@@ -121,8 +125,6 @@ class RayBackend(ExecutorBackend):
             self.close()
             raise OgevmError(f"the Ray cluster did not start {total} inference workers within "
                              f"{STARTUP_TIMEOUT_SECONDS:.0f} s: not enough CPUs or GPUs for the groups asked for") from exc
-        self._closed = threading.Event()
-        self._finished: queue.SimpleQueue = queue.SimpleQueue()  # refs Ray reports done
         self._monitor = threading.Thread(target=self._watch, name="ogevm-ray-monitor", daemon=True)
         self._monitor.start()
 
@@ -141,14 +143,15 @@ class RayBackend(ExecutorBackend):
         return [actor.identity for actor in self.actors]
 
     def close(self) -> None:
-        if hasattr(self, "_closed"):
-            self._closed.set()
+        self._closed.set()
+        if self._monitor is not None:
             self._finished.put(None)
             self._monitor.join(timeout=10)
         with self._lock:
             abandoned, self._pending = list(self._pending.values()), {}
         for attempt in abandoned:
-            attempt.future.set_exception(ExecutorUnavailable("the Ray backend was closed"))
+            attempt.future.set_exception(ExecutorUnavailable("the Ray backend was closed",
+                                                             tuple(r.id for r in attempt.job.requests)))
         for actor in self.actors:
             ray.kill(actor.handle)
         if self._started_ray:
@@ -169,6 +172,8 @@ class RayBackend(ExecutorBackend):
         ids = tuple(r.id for r in job.requests)
         if attempts >= self.max_attempts:
             return ExecutorUnavailable(f"job failed on {attempts} Ray workers; last error: {last_error}", ids)
+        if self._closed.is_set():
+            return ExecutorUnavailable("the Ray backend was closed", ids)
         with self._lock:
             group = self._groups.get(self._group_key(job.model_cid), [])
             live = [actor for actor in group if actor.alive]
@@ -178,9 +183,10 @@ class RayBackend(ExecutorBackend):
             fresh = [actor for actor in live if actor.index not in tried] or live
             actor = min(fresh, key=lambda a: (a.load, -_affinity(job.model_cid, a.index)))
             ref = actor.handle.run.remote(job, *self._assets(job))
+            # The actor runs the jobs already sent to it first: each of them gets its time too.
+            deadline = time.monotonic() + self.job_timeout * (actor.load + 1)
             actor.load += 1
-            self._pending[ref] = _Attempt(job, future, actor, time.monotonic() + self.job_timeout,
-                                          attempts + 1, tried | {actor.index})
+            self._pending[ref] = _Attempt(job, future, actor, deadline, attempts + 1, tried | {actor.index})
         # Ray calls back on its own thread, where Ray calls must not block: hand the ref over.
         ref.future().add_done_callback(lambda _, ref=ref: self._finished.put(ref))
         return None
@@ -247,7 +253,7 @@ class RayBackend(ExecutorBackend):
                 attempt.actor.alive = False
         for _, attempt in late:
             ray.kill(attempt.actor.handle)  # a hung node: stop it, and never trust it again
-            self._retry(attempt, f"worker {attempt.actor.index} timed out after {self.job_timeout:.0f} s")
+            self._retry(attempt, f"worker {attempt.actor.index} hung: a job ran past its {self.job_timeout:g} s")
 
     def _retry(self, attempt: "_Attempt", error: str) -> None:
         self.retries += 1

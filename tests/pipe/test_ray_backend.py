@@ -99,6 +99,48 @@ def test_an_actor_killed_mid_request_has_its_job_retried_on_another(ray_cluster,
         executor.close()
 
 
+def test_an_actor_running_a_job_past_the_timeout_is_killed_as_hung(ray_cluster, fixture_store, cids):
+    executor = ray_executor(fixture_store, workers=1, job_timeout=0.05)
+    backend: RayBackend = executor.backend
+    try:
+        requests = requests_for(fixture_store, cids["heavy"], 1, rows=256)  # over a second on its actor
+        (future,) = executor.submit(requests)
+        with pytest.raises(ExecutorUnavailable) as info:
+            future.result(timeout=60)
+        assert "worker 0 hung: a job ran past its 0.05 s" in info.value.reason
+        assert info.value.request_ids == (requests[0].id,)
+        assert not backend.live_actors() and backend.retries == 1
+    finally:
+        executor.close()
+
+
+def test_jobs_queued_on_an_actor_each_get_the_timeout_after_the_ones_before(ray_cluster, fixture_store, cids):
+    """Six jobs of about 0.3 s on one actor take longer together than one job's timeout."""
+    executor = ray_executor(fixture_store, workers=1, job_timeout=1.5, max_batch=1)
+    backend: RayBackend = executor.backend
+    try:
+        requests = [request for i in range(6)
+                    for request in requests_for(fixture_store, cids["heavy"], 1, first=i, rows=64)]
+        futures = executor.submit(requests)
+        assert len(futures) == 6
+        records = [record for future in futures for record in future.result(timeout=120)]
+        assert [r.request_id for r in records] == [r.id for r in requests]
+        assert backend.live_actors() and backend.retries == 0
+    finally:
+        executor.close()
+
+
+def test_a_closed_backend_fails_new_jobs_with_a_reason(ray_cluster, fixture_store, cids):
+    executor = ray_executor(fixture_store, workers=1)
+    executor.close()
+    requests = requests_for(fixture_store, cids["linear_regression"], 2)
+    with pytest.raises(ExecutorUnavailable) as info:
+        for future in executor.submit(requests):
+            future.result(timeout=10)
+    assert info.value.reason == "the Ray backend was closed"
+    assert set(info.value.request_ids) <= {r.id for r in requests}
+
+
 def test_without_a_live_actor_a_job_fails_with_a_reason_naming_its_requests(ray_cluster, fixture_store, cids):
     executor = ray_executor(fixture_store, workers=1)
     try:
