@@ -252,8 +252,8 @@ class ProfiledBackend(ThreadPoolBackend):
         super().__init__(worker, workers)
         self.profiles = profiles
 
-    def submit(self, job):
-        return self._pool.submit(self.profiles.wrap(self.worker.run), job)
+    def _run(self, job):
+        return self.profiles.wrap(self.worker.run)(job)
 
 
 # --- models, accounts, chains ----------------------------------------------------------------

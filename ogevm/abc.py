@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from ogevm.models.store import ModelInfo
 from ogevm.records import InferenceRequest, InferenceResult
@@ -42,11 +42,12 @@ class ExecutorBackend(ABC):
     node with its own keys (threads of this process, or Ray actors on other machines)."""
 
     @abstractmethod
-    def submit(self, job: Job) -> Future:
-        """Run ``job`` on a worker; the future holds its :class:`~ogevm.pipe.worker.JobOutcome`.
+    def submit(self, jobs: Sequence[Job]) -> list[Future]:
+        """Run ``jobs`` on the workers: one future per job, in order, each holding the job's
+        :class:`~ogevm.pipe.worker.JobOutcome`.
 
-        A worker never fails for a bad request (it signs error results). The future ends
-        in :class:`~ogevm.errors.ExecutorUnavailable` when no worker could run the job.
+        A worker never fails for a bad request (it signs error results). A future ends in
+        :class:`~ogevm.errors.ExecutorUnavailable` when no worker could run its job.
         """
 
     @abstractmethod

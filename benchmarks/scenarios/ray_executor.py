@@ -6,7 +6,8 @@ and unbatched, measured round-robin (median of repeats):
 
 * ``ThreadPoolBackend``: threads of this process, one node identity;
 * ``RayBackend``: Ray actors on a local cluster (started by the scenario), one node
-  identity each; every job is pickled to an actor and its records back;
+  identity each; jobs are pickled to the actors (up to 8 per Ray call, the default) and
+  their records back;
 * raw onnxruntime in a loop on one thread: the floor no backend goes under.
 
 The overhead per request is reported as a ratio (Ray / threads) and in microseconds

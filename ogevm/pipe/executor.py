@@ -35,8 +35,11 @@ class ThreadPoolBackend(ExecutorBackend):
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ogevm-infer")
 
-    def submit(self, job: Job) -> Future:
-        return self._pool.submit(self.worker.run, job)
+    def submit(self, jobs: Sequence[Job]) -> list[Future]:
+        return [self._pool.submit(self._run, job) for job in jobs]
+
+    def _run(self, job: Job) -> JobOutcome:
+        return self.worker.run(job)
 
     def parallelism(self) -> int:
         return self.workers
@@ -84,7 +87,8 @@ class InferenceExecutor:
         A job the backend could not run ends in :class:`ExecutorUnavailable` naming its
         requests, never in silence.
         """
-        return [self._dispatch(job) for job in self._plan(requests)]
+        jobs = self._plan(requests)
+        return [self._records(job, running) for job, running in zip(jobs, self.backend.submit(jobs))]
 
     def identities(self) -> list[WorkerIdentity]:
         """The nodes (and enclaves) whose signatures this executor's records carry."""
@@ -93,12 +97,13 @@ class InferenceExecutor:
     def close(self) -> None:
         self.backend.close()
 
-    def _dispatch(self, job: Job) -> Future:
+    def _records(self, job: Job, running: Future) -> Future:
+        """A future of ``job``'s records, settled when the backend's ``running`` settles."""
         records: Future = Future()
 
-        def settle(running: Future) -> None:
+        def settle(done: Future) -> None:
             try:
-                outcome: JobOutcome = running.result()
+                outcome: JobOutcome = done.result()
             except Exception as exc:
                 reason = exc.reason if isinstance(exc, ExecutorUnavailable) else f"executor fault: {exc!r}"
                 records.set_exception(ExecutorUnavailable(reason, tuple(r.id for r in job.requests)))
@@ -108,7 +113,7 @@ class InferenceExecutor:
                 self.run_seconds[request.id] = share
             records.set_result(list(outcome.records))
 
-        self.backend.submit(job).add_done_callback(settle)
+        running.add_done_callback(settle)
         return records
 
     def _plan(self, requests: Sequence[InferenceRequest]) -> list[Job]:

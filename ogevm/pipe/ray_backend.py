@@ -11,12 +11,14 @@ the actor). Every actor must be registered like any other node
   equally loaded ones, to the model's own first choice (rendezvous hashing), so sessions
   stay warm and a burst of one model still spreads over the group.
 * **Batching** is the executor's: a job arrives stacked and runs as one onnxruntime call.
+  Jobs submitted together for one actor travel in calls of up to ``jobs_per_call`` jobs: a
+  Ray call costs about a millisecond of the driver's CPU, more than a small model's job.
 * **ZKML** proofs run as Ray tasks (``prove_cpus`` CPUs each), from circuit files the
   driver ships once per model, anywhere in the cluster.
 * **Faults**: an actor that dies is dropped and its jobs are retried on another actor of
   the group, at most ``max_attempts`` runs in all. An actor runs one job at a time, so a
-  job sent behind k others gets (k + 1) x ``job_timeout``; past that it counts as a fault
-  of its actor (hung), which is killed. A job that cannot run ends in
+  call is due ``job_timeout`` per job it holds and per job sent to its actor before it;
+  past that it counts as a fault of its actor (hung), which is killed. A job that cannot run ends in
   :class:`~ogevm.errors.ExecutorUnavailable`, and PIPE puts its transactions back in the
   rounds: none is lost, and none is included twice (a record is keyed by its request id,
   and a dead actor's answer never arrives). Dead actors are not replaced: a replacement
@@ -83,7 +85,8 @@ class RayBackend(ExecutorBackend):
 
     def __init__(self, models: ModelStore, address: str = "auto", groups: Sequence[WorkerGroup] = (WorkerGroup(),),
                  node_keys: Sequence[keys.PrivateKey] | None = None, enclaves: bool = False, circuits=None,
-                 max_attempts: int = 3, job_timeout: float = 120.0, prove_cpus: float = 1.0) -> None:
+                 max_attempts: int = 3, job_timeout: float = 120.0, prove_cpus: float = 1.0,
+                 jobs_per_call: int = 8) -> None:
         defaults = [group for group in groups if not group.models]
         if len(defaults) != 1:
             raise OgevmError("a Ray backend needs exactly one default worker group (one without models)")
@@ -97,6 +100,7 @@ class RayBackend(ExecutorBackend):
         self.max_attempts = max_attempts
         self.job_timeout = job_timeout
         self.prove_cpus = prove_cpus
+        self.jobs_per_call = jobs_per_call
         self._started_ray = _connect(address, sum(g.count * g.num_cpus for g in groups) + prove_cpus)
         self._lock = threading.Lock()
         self._model_refs: dict[str, ray.ObjectRef] = {}
@@ -107,8 +111,10 @@ class RayBackend(ExecutorBackend):
         self._closed = threading.Event()
         self._finished: queue.SimpleQueue = queue.SimpleQueue()  # refs Ray reports done
         self._monitor: threading.Thread | None = None
-        #: Attempts that failed and were sent again (a dead or hung actor, a failed load).
+        #: Jobs whose attempt failed and that were sent again (a dead or hung actor, a failed load).
         self.retries = 0
+        #: Ray calls made to the actors (each carries up to ``jobs_per_call`` jobs).
+        self.calls = 0
         numbered = enumerate(node_keys)
         actor_class = ray.remote(_InferenceActor)
         for group in groups:
@@ -129,12 +135,10 @@ class RayBackend(ExecutorBackend):
         self._monitor.start()
 
     # --- ExecutorBackend -----------------------------------------------------------------
-    def submit(self, job: Job) -> Future:
-        future: Future = Future()
-        failure = self._start(job, future, attempts=0, tried=frozenset(), last_error=None)
-        if failure is not None:
-            future.set_exception(failure)
-        return future
+    def submit(self, jobs: Sequence[Job]) -> list[Future]:
+        tasks = [_Task(job, Future()) for job in jobs]
+        self._send(tasks)
+        return [task.future for task in tasks]
 
     def parallelism(self) -> int:
         return len(self.live_actors())
@@ -149,9 +153,9 @@ class RayBackend(ExecutorBackend):
             self._monitor.join(timeout=10)
         with self._lock:
             abandoned, self._pending = list(self._pending.values()), {}
-        for attempt in abandoned:
-            attempt.future.set_exception(ExecutorUnavailable("the Ray backend was closed",
-                                                             tuple(r.id for r in attempt.job.requests)))
+        for call in abandoned:
+            for task in call.tasks:
+                task.future.set_exception(ExecutorUnavailable("the Ray backend was closed", task.request_ids))
         for actor in self.actors:
             ray.kill(actor.handle)
         if self._started_ray:
@@ -166,55 +170,80 @@ class RayBackend(ExecutorBackend):
         return [actor for actor in self.actors if actor.alive]
 
     # --- dispatch ------------------------------------------------------------------------------
-    def _start(self, job: Job, future: Future, attempts: int, tried: frozenset,
-               last_error: str | None) -> ExecutorUnavailable | None:
-        """Send ``job`` to an actor; the failure to report if it cannot be sent."""
-        ids = tuple(r.id for r in job.requests)
-        if attempts >= self.max_attempts:
-            return ExecutorUnavailable(f"job failed on {attempts} Ray workers; last error: {last_error}", ids)
-        if self._closed.is_set():
-            return ExecutorUnavailable("the Ray backend was closed", ids)
+    def _send(self, tasks: list["_Task"]) -> None:
+        """Route each task to an actor and send each actor its tasks in calls of at most
+        ``jobs_per_call`` jobs (one Ray call costs about a millisecond of this process's CPU);
+        a task that cannot be sent fails with the reason."""
+        routed: dict[_Actor, list[_Task]] = {}
+        failed: list[tuple[_Task, ExecutorUnavailable]] = []
+        refs = []
         with self._lock:
-            group = self._groups.get(self._group_key(job.model_cid), [])
-            live = [actor for actor in group if actor.alive]
-            if not live:
-                return ExecutorUnavailable(f"no live Ray inference worker for model {job.model_cid}"
-                                           + (f"; last error: {last_error}" if last_error else ""), ids)
-            fresh = [actor for actor in live if actor.index not in tried] or live
-            actor = min(fresh, key=lambda a: (a.load, -_affinity(job.model_cid, a.index)))
-            ref = actor.handle.run.remote(job, *self._assets(job))
-            # The actor runs the jobs already sent to it first: each of them gets its time too.
-            deadline = time.monotonic() + self.job_timeout * (actor.load + 1)
-            actor.load += 1
-            self._pending[ref] = _Attempt(job, future, actor, deadline, attempts + 1, tried | {actor.index})
+            for task in tasks:
+                actor = self._route(task)
+                if isinstance(actor, ExecutorUnavailable):
+                    failed.append((task, actor))
+                else:
+                    routed.setdefault(actor, []).append(task)
+            for actor, mine in routed.items():
+                # The actor first runs the jobs sent to it before: each of them gets its time too.
+                due = actor.load - len(mine)
+                for first in range(0, len(mine), self.jobs_per_call):
+                    call = mine[first:first + self.jobs_per_call]
+                    ref = actor.handle.run.remote([task.job for task in call], *self._assets(call))
+                    self.calls += 1
+                    due += len(call)
+                    self._pending[ref] = _Call(actor, call, time.monotonic() + self.job_timeout * due)
+                    refs.append(ref)
+        for task, failure in failed:
+            task.future.set_exception(failure)
         # Ray calls back on its own thread, where Ray calls must not block: hand the ref over.
-        ref.future().add_done_callback(lambda _, ref=ref: self._finished.put(ref))
-        return None
+        for ref in refs:
+            ref.future().add_done_callback(lambda _, ref=ref: self._finished.put(ref))
+
+    def _route(self, task: "_Task") -> "_Actor | ExecutorUnavailable":
+        """The actor for ``task``'s next attempt (counted), or why there is none."""
+        if task.attempts >= self.max_attempts:
+            return ExecutorUnavailable(f"job failed on {task.attempts} Ray workers; last error: {task.last_error}",
+                                       task.request_ids)
+        if self._closed.is_set():
+            return ExecutorUnavailable("the Ray backend was closed", task.request_ids)
+        cid = task.job.model_cid
+        live = [actor for actor in self._groups.get(self._group_key(cid), []) if actor.alive]
+        if not live:
+            return ExecutorUnavailable(f"no live Ray inference worker for model {cid}"
+                                       + (f"; last error: {task.last_error}" if task.last_error else ""),
+                                       task.request_ids)
+        fresh = [actor for actor in live if actor.index not in task.tried] or live
+        actor = min(fresh, key=lambda a: (a.load, -_affinity(cid, a.index)))
+        actor.load += 1  # sent by the caller while it holds the lock
+        task.attempts += 1
+        task.tried |= {actor.index}
+        return actor
 
     def _group_key(self, cid: str) -> frozenset:
         return next((models for models in self._groups if cid in models), self._default)
 
-    def _assets(self, job: Job) -> tuple[dict, dict]:
-        """Object refs of the job's model bytes and (for ZKML) circuit files, put once each."""
-        cid = job.model_cid
-        model = {}
-        if cid in self.models:
-            if cid not in self._model_refs:
-                self._model_refs[cid] = ray.put(self.models.load(cid))
-            model[cid] = self._model_refs[cid]
-        circuit = {}
-        if self.circuits is not None and any(r.call.mode is InferenceMode.ZKML for r in job.requests):
-            if cid not in self._circuit_refs:
-                try:
-                    self._circuit_refs[cid] = ray.put(self.circuits.export(cid))
-                except KeyError:  # no circuit: the worker fails the request with the usual reason
-                    pass
-            if cid in self._circuit_refs:
-                circuit[cid] = self._circuit_refs[cid]
-        return model, circuit
+    def _assets(self, tasks: Sequence["_Task"]) -> tuple[dict, dict]:
+        """Object refs of the jobs' model bytes and (for ZKML) circuit files, put once each."""
+        models, circuits = {}, {}
+        for job in (task.job for task in tasks):
+            cid = job.model_cid
+            if cid in self.models:
+                if cid not in self._model_refs:
+                    self._model_refs[cid] = ray.put(self.models.load(cid))
+                models[cid] = self._model_refs[cid]
+            if self.circuits is not None and any(r.call.mode is InferenceMode.ZKML for r in job.requests):
+                if cid not in self._circuit_refs:
+                    try:
+                        self._circuit_refs[cid] = ray.put(self.circuits.export(cid))
+                    except KeyError:  # no circuit: the worker fails the request with the usual reason
+                        pass
+                if cid in self._circuit_refs:
+                    circuits[cid] = self._circuit_refs[cid]
+        return models, circuits
 
     def _watch(self) -> None:
-        """Settle finished attempts, retry failed ones, time out hung ones (checked each second)."""
+        """Settle finished calls, retry failed ones, time out hung ones (checked each second)."""
         next_check = time.monotonic() + 1.0
         while not self._closed.is_set():
             try:
@@ -229,37 +258,38 @@ class RayBackend(ExecutorBackend):
 
     def _settle(self, ref: ray.ObjectRef) -> None:
         with self._lock:
-            attempt = self._pending.pop(ref, None)
-            if attempt is None:
+            call = self._pending.pop(ref, None)
+            if call is None:
                 return
-            attempt.actor.load -= 1
+            call.actor.load -= len(call.tasks)
         try:
-            outcome: JobOutcome = ray.get(ref)
+            outcomes: list[JobOutcome] = ray.get(ref)
         except RayActorError as exc:
-            attempt.actor.alive = False
-            self._retry(attempt, f"worker {attempt.actor.index} died ({type(exc).__name__})")
+            call.actor.alive = False
+            self._retry(call.tasks, f"worker {call.actor.index} died ({type(exc).__name__})")
         except Exception as exc:  # the actor raised (a model it could not load...)
-            self._retry(attempt, f"worker {attempt.actor.index}: {type(exc).__name__}: {exc}".splitlines()[0])
+            self._retry(call.tasks, f"worker {call.actor.index}: {type(exc).__name__}: {exc}".splitlines()[0])
         else:
-            attempt.future.set_result(outcome)
+            for task, outcome in zip(call.tasks, outcomes):
+                task.future.set_result(outcome)
 
     def _expire(self) -> None:
         now = time.monotonic()
         with self._lock:
-            late = [(ref, a) for ref, a in self._pending.items() if a.deadline < now]
-            for ref, attempt in late:
+            late = [(ref, call) for ref, call in self._pending.items() if call.deadline < now]
+            for ref, call in late:
                 del self._pending[ref]
-                attempt.actor.load -= 1
-                attempt.actor.alive = False
-        for _, attempt in late:
-            ray.kill(attempt.actor.handle)  # a hung node: stop it, and never trust it again
-            self._retry(attempt, f"worker {attempt.actor.index} hung: a job ran past its {self.job_timeout:g} s")
+                call.actor.load -= len(call.tasks)
+                call.actor.alive = False
+        for _, call in late:
+            ray.kill(call.actor.handle)  # a hung node: stop it, and never trust it again
+            self._retry(call.tasks, f"worker {call.actor.index} hung: its jobs ran past {self.job_timeout:g} s each")
 
-    def _retry(self, attempt: "_Attempt", error: str) -> None:
-        self.retries += 1
-        failure = self._start(attempt.job, attempt.future, attempt.attempts, attempt.tried, error)
-        if failure is not None:
-            attempt.future.set_exception(failure)
+    def _retry(self, tasks: list["_Task"], error: str) -> None:
+        self.retries += len(tasks)
+        for task in tasks:
+            task.last_error = error
+        self._send(tasks)
 
 
 @dataclass(eq=False)
@@ -273,14 +303,28 @@ class _Actor:
     load: int = 0
 
 
-@dataclass
-class _Attempt:
+@dataclass(eq=False)
+class _Task:
+    """One job and its future, across the attempts to run it."""
+
     job: Job
     future: Future
+    attempts: int = 0
+    tried: frozenset = frozenset()
+    last_error: str | None = None
+
+    @property
+    def request_ids(self) -> tuple:
+        return tuple(r.id for r in self.job.requests)
+
+
+@dataclass
+class _Call:
+    """One Ray call in flight: jobs sent together to one actor, due back by ``deadline``."""
+
     actor: _Actor
+    tasks: list[_Task]
     deadline: float
-    attempts: int
-    tried: frozenset
 
 
 class _InferenceActor:
@@ -300,13 +344,14 @@ class _InferenceActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def run(self, job: Job, models: Mapping[str, "ray.ObjectRef"], circuits: Mapping[str, "ray.ObjectRef"]) -> JobOutcome:
+    def run(self, jobs: Sequence[Job], models: Mapping[str, "ray.ObjectRef"],
+            circuits: Mapping[str, "ray.ObjectRef"]) -> list[JobOutcome]:
         store = self.worker.runtime.store
         for cid, ref in models.items():
             if cid not in store and store.add(ray.get(ref)).cid != cid:
                 raise OgevmError(f"the bytes shipped for model {cid} have another CID")
         self.prover.circuits.update(circuits)
-        return self.worker.run(job)
+        return [self.worker.run(job) for job in jobs]
 
 
 class _TaskProver:

@@ -107,7 +107,7 @@ def test_an_actor_running_a_job_past_the_timeout_is_killed_as_hung(ray_cluster, 
         (future,) = executor.submit(requests)
         with pytest.raises(ExecutorUnavailable) as info:
             future.result(timeout=60)
-        assert "worker 0 hung: a job ran past its 0.05 s" in info.value.reason
+        assert "worker 0 hung: its jobs ran past 0.05 s each" in info.value.reason
         assert info.value.request_ids == (requests[0].id,)
         assert not backend.live_actors() and backend.retries == 1
     finally:
@@ -115,8 +115,9 @@ def test_an_actor_running_a_job_past_the_timeout_is_killed_as_hung(ray_cluster, 
 
 
 def test_jobs_queued_on_an_actor_each_get_the_timeout_after_the_ones_before(ray_cluster, fixture_store, cids):
-    """Six jobs of about 0.3 s on one actor take longer together than one job's timeout."""
-    executor = ray_executor(fixture_store, workers=1, job_timeout=1.5, max_batch=1)
+    """Six calls of one job of about 0.3 s each on one actor take longer together than one
+    job's timeout."""
+    executor = ray_executor(fixture_store, workers=1, job_timeout=1.5, max_batch=1, jobs_per_call=1)
     backend: RayBackend = executor.backend
     try:
         requests = [request for i in range(6)
@@ -126,6 +127,20 @@ def test_jobs_queued_on_an_actor_each_get_the_timeout_after_the_ones_before(ray_
         records = [record for future in futures for record in future.result(timeout=120)]
         assert [r.request_id for r in records] == [r.id for r in requests]
         assert backend.live_actors() and backend.retries == 0
+    finally:
+        executor.close()
+
+
+@pytest.mark.parametrize("workers, jobs_per_call, calls", [(1, 4, 3), (2, 4, 4), (2, 1, 10)])
+def test_jobs_sent_together_share_ray_calls(ray_cluster, fixture_store, cids, workers, jobs_per_call, calls):
+    """Ten single-request jobs: each actor gets its share in calls of at most jobs_per_call."""
+    executor = ray_executor(fixture_store, workers=workers, jobs_per_call=jobs_per_call, max_batch=1)
+    try:
+        requests = requests_for(fixture_store, cids["small_mlp"], 10)
+        records = executor.execute(requests)
+        assert [r.request_id for r in records] == [r.id for r in requests]
+        assert len({r.node for r in records}) == workers
+        assert executor.backend.calls == calls
     finally:
         executor.close()
 
