@@ -14,8 +14,9 @@ N ``PriceForecast.forecast`` transactions on ``heavy`` from several senders sit 
 * ``raw pass 2``: ``apply_all_transactions`` with a provider handing back those results.
 
 The pipeline keeps the outcome of a run whose inputs did not change; it is cleared before
-every CAPTURE pass, so each pass simulates every run. Simulated transactions per second = N / time; the ratio is CAPTURE / raw throughput, the
-median over the rounds (each runs CAPTURE and raw back to back) of their ratio.
+every CAPTURE pass, so each pass simulates every run. Simulated transactions per second =
+N / time; the ratio is CAPTURE / raw throughput, the median over the rounds (each runs
+CAPTURE and raw back to back) of their ratio.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ class InferenceExecutor:
                 outcome: JobOutcome = done.result()
             except Exception as exc:
                 reason = exc.reason if isinstance(exc, ExecutorUnavailable) else f"executor fault: {exc!r}"
-                records.set_exception(ExecutorUnavailable(reason, tuple(r.id for r in job.requests)))
+                records.set_exception(ExecutorUnavailable(reason, job.request_ids))
                 return
             share = outcome.seconds / len(job.requests)
             for request in job.requests:

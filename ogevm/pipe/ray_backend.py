@@ -18,11 +18,11 @@ the actor). Every actor must be registered like any other node
 * **Faults**: an actor that dies is dropped and its jobs are retried on another actor of
   the group, at most ``max_attempts`` runs in all. An actor runs one job at a time, so a
   call is due ``job_timeout`` per job it holds and per job sent to its actor before it;
-  past that it counts as a fault of its actor (hung), which is killed. A job that cannot run ends in
-  :class:`~ogevm.errors.ExecutorUnavailable`, and PIPE puts its transactions back in the
-  rounds: none is lost, and none is included twice (a record is keyed by its request id,
-  and a dead actor's answer never arrives). Dead actors are not replaced: a replacement
-  would be a new, unregistered node.
+  past that it counts as a fault of its actor (hung), which is killed. A job that cannot
+  run ends in :class:`~ogevm.errors.ExecutorUnavailable`, and PIPE puts its transactions
+  back in the rounds: none is lost, and none is included twice (a record is keyed by its
+  request id, and a dead actor's answer never arrives). Dead actors are not replaced: a
+  replacement would be a new, unregistered node.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class RayBackend(ExecutorBackend):
         self._lock = threading.Lock()
         self._model_refs: dict[str, ray.ObjectRef] = {}
         self._circuit_refs: dict[str, ray.ObjectRef] = {}
-        self._pending: dict[ray.ObjectRef, _Attempt] = {}
+        self._pending: dict[ray.ObjectRef, _Call] = {}
         self._groups: dict[frozenset, list[_Actor]] = {}
         self._default = defaults[0].models
         self._closed = threading.Event()
@@ -155,7 +155,8 @@ class RayBackend(ExecutorBackend):
             abandoned, self._pending = list(self._pending.values()), {}
         for call in abandoned:
             for task in call.tasks:
-                task.future.set_exception(ExecutorUnavailable("the Ray backend was closed", task.request_ids))
+                task.future.set_exception(ExecutorUnavailable("the Ray backend was closed",
+                                                              task.job.request_ids))
         for actor in self.actors:
             ray.kill(actor.handle)
         if self._started_ray:
@@ -204,15 +205,15 @@ class RayBackend(ExecutorBackend):
         """The actor for ``task``'s next attempt (counted), or why there is none."""
         if task.attempts >= self.max_attempts:
             return ExecutorUnavailable(f"job failed on {task.attempts} Ray workers; last error: {task.last_error}",
-                                       task.request_ids)
+                                       task.job.request_ids)
         if self._closed.is_set():
-            return ExecutorUnavailable("the Ray backend was closed", task.request_ids)
+            return ExecutorUnavailable("the Ray backend was closed", task.job.request_ids)
         cid = task.job.model_cid
         live = [actor for actor in self._groups.get(self._group_key(cid), []) if actor.alive]
         if not live:
             return ExecutorUnavailable(f"no live Ray inference worker for model {cid}"
                                        + (f"; last error: {task.last_error}" if task.last_error else ""),
-                                       task.request_ids)
+                                       task.job.request_ids)
         fresh = [actor for actor in live if actor.index not in task.tried] or live
         actor = min(fresh, key=lambda a: (a.load, -_affinity(cid, a.index)))
         actor.load += 1  # sent by the caller while it holds the lock
@@ -312,10 +313,6 @@ class _Task:
     attempts: int = 0
     tried: frozenset = frozenset()
     last_error: str | None = None
-
-    @property
-    def request_ids(self) -> tuple:
-        return tuple(r.id for r in self.job.requests)
 
 
 @dataclass

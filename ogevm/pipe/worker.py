@@ -40,6 +40,10 @@ class Job:
     def model_cid(self) -> str:
         return self.requests[0].model_cid
 
+    @property
+    def request_ids(self) -> tuple:
+        return tuple(r.id for r in self.requests)
+
 
 @dataclass(frozen=True)
 class JobOutcome:
