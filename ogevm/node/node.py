@@ -8,6 +8,7 @@ ready, so a slow inference never holds back other transactions. Calls run INLINE
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 import time
@@ -29,6 +30,11 @@ from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline, default_prover
 from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.chain import DevChain
+
+log = logging.getLogger("ogevm.node")
+
+#: Pause after an unexpected failure of the producer before it tries again.
+PRODUCER_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class DevNode:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.blocks_built = 0
+        #: Producer steps that failed unexpectedly (logged; the producer went on).
+        self.producer_failures = 0
         #: One entry per block this node built (for ``og_pipeStats`` and the demo).
         self.block_log: list[BlockStats] = []
         with self.lock:
@@ -128,15 +136,18 @@ class DevNode:
 
         Raises :class:`TransactionRejected` with the reason (also for undecodable bytes).
         """
-        try:
-            tx = self.chain.vm_class.get_transaction_builder().decode(raw)
-        except Exception as exc:  # rlp and py-evm raise many unrelated types for bad bytes
-            raise TransactionRejected(f"invalid raw transaction: {type(exc).__name__}") from exc
+        tx = self._decode(raw)
         with self.lock:
             tx_hash = self.pipeline.submit(tx)
             self.storage.put_pooled(tx_hash, bytes(raw))
         self._wake.set()
         return tx_hash
+
+    def _decode(self, raw: bytes):
+        try:
+            return self.chain.vm_class.get_transaction_builder().decode(raw)
+        except Exception as exc:  # rlp and py-evm raise many unrelated types for bad bytes
+            raise TransactionRejected(f"invalid raw transaction: {type(exc).__name__}") from exc
 
     def status(self, tx_hash: bytes) -> dict | None:
         """``{state, reason, requests, block}`` of a transaction this node accepted."""
@@ -149,6 +160,8 @@ class DevNode:
 
     # --- production -------------------------------------------------------------------
     def _produce(self) -> None:
+        """The producer loop. It never dies: a transaction that fails is rejected inside the
+        pipeline, and anything else is logged and the loop goes on after a pause."""
         last_block = time.monotonic()
         while not self._stopped.is_set():
             interval = self.config.block_time
@@ -156,14 +169,19 @@ class DevNode:
             self._wake.clear()
             if self._stopped.is_set():
                 break
-            with self.lock:
-                self.pipeline.advance()
-                ready = any(e.state is TxState.READY for e in self.pipeline.pool.entries())
-                due = interval > 0 and time.monotonic() - last_block >= interval
-                if (interval == 0 and ready) or due:
-                    self._build()
-                    last_block = time.monotonic()
-                    self._wake.set()  # deferred txs and dependants: look again at once
+            try:
+                with self.lock:
+                    self.pipeline.advance()
+                    ready = any(e.state is TxState.READY for e in self.pipeline.pool.entries())
+                    due = interval > 0 and time.monotonic() - last_block >= interval
+                    if (interval == 0 and ready) or due:
+                        self._build()
+                        last_block = time.monotonic()
+                        self._wake.set()  # deferred txs and dependants: look again at once
+            except Exception:
+                self.producer_failures += 1
+                log.exception("block producer step failed; going on")
+                self._stopped.wait(PRODUCER_RETRY_SECONDS)
 
     def mine(self) -> BuiltBlock:
         """Build a block now from whatever is ready (``evm_mine``)."""
@@ -192,9 +210,8 @@ class DevNode:
             try:
                 block_number, _ = self.chain.chain.get_canonical_transaction_index(tx_hash)
             except TransactionNotFound:
-                tx = self.chain.vm_class.get_transaction_builder().decode(raw)
                 try:
-                    self.pipeline.submit(tx)
+                    self.pipeline.submit(self._decode(raw))
                 except TransactionRejected as exc:
                     self.storage.finish(tx_hash, TxState.REJECTED.value, f"after restart: {exc.reason}", None)
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterator
@@ -41,6 +42,25 @@ class TxState(str, Enum):
 TERMINAL = (TxState.INCLUDED, TxState.REJECTED)
 
 
+@dataclass(frozen=True)
+class PoolLimits:
+    """How much of the pool one sender may hold (the defaults follow geth's).
+
+    A transaction is *queued* when a nonce gap separates it from the sender's account
+    nonce (it cannot run yet); the others are *executable*. When the pool is full, a
+    sender over ``account_slots`` loses its highest-nonce transaction first; below that,
+    the cheapest transaction goes for a better-paying one.
+    """
+
+    capacity: int = 4096
+    #: Transactions a sender keeps before it is the first to be evicted.
+    account_slots: int = 16
+    #: Queued (nonce-gapped) transactions a sender may have.
+    max_queued_per_sender: int = 64
+    #: Seconds a queued transaction waits for its gap to close before it is dropped.
+    queued_lifetime: float = 3 * 3600.0
+
+
 @dataclass
 class PoolEntry:
     """A transaction in the pool and what PIPE knows about it (owned by the pool)."""
@@ -57,6 +77,8 @@ class PoolEntry:
     #: Why the executor last failed to run one of its requests (they went back to the rounds).
     executor_failure: str | None = None
     block_number: int | None = None
+    #: ``time.monotonic()`` at admission (queued txs expire after ``queued_lifetime``).
+    admitted_at: float = field(default_factory=time.monotonic)
 
     @property
     def hash(self) -> bytes:
@@ -80,9 +102,9 @@ class TxStatus:
 class TxPool:
     """Accepted transactions by sender and nonce; thread-safe."""
 
-    def __init__(self, rules: AdmissionRules, capacity: int = 4096) -> None:
+    def __init__(self, rules: AdmissionRules, limits: PoolLimits = PoolLimits()) -> None:
         self.rules = rules
-        self.capacity = capacity
+        self.limits = limits
         self._by_sender: dict[bytes, dict[int, PoolEntry]] = {}
         self._by_hash: dict[bytes, PoolEntry] = {}
         self._finished: dict[bytes, PoolEntry] = {}
@@ -96,14 +118,15 @@ class TxPool:
         """Accept ``tx`` or raise :class:`TransactionRejected` with the reason.
 
         A tx with the nonce of a queued one replaces it only with both fee caps raised by
-        ``REPLACEMENT_BUMP_PERCENT``; a full pool evicts its cheapest tx for a better one.
+        ``REPLACEMENT_BUMP_PERCENT``; a sender may queue at most ``max_queued_per_sender``
+        txs behind a nonce gap; a full pool makes room as :class:`PoolLimits` says.
         """
         self.rules.check(tx, state, base_fee)
         with self.lock:
             if tx.hash in self._by_hash:
                 raise TransactionRejected("already known")
             sender = tx.sender
-            queue = self._by_sender.setdefault(sender, {})
+            queue = self._by_sender.get(sender, {})
             old = queue.get(tx.nonce)
             if old is not None:
                 if not _bumps(tx, old.tx):
@@ -113,14 +136,36 @@ class TxPool:
                 if old.state is TxState.INFERRING:
                     raise TransactionRejected("cannot replace a transaction whose inference is running")
                 self._finish(old, TxState.REJECTED, f"replaced by 0x{tx.hash.hex()}")
-            elif len(self._by_hash) >= self.capacity:
-                self._evict_for(tx)
+            else:
+                account_nonce = state.get_nonce(sender)
+                if tx.nonce > _next_free_nonce(queue, account_nonce):
+                    queued = sum(1 for n in queue if n > _next_free_nonce(queue, account_nonce))
+                    if queued >= self.limits.max_queued_per_sender:
+                        raise TransactionRejected(
+                            f"too many queued transactions: this sender already has {queued} waiting "
+                            f"behind a nonce gap (account nonce {account_nonce})")
+                if len(self._by_hash) >= self.limits.capacity:
+                    self._evict_for(tx, sender)
             entry = PoolEntry(tx, sender, next(self._arrivals))
             self._by_sender.setdefault(sender, {})[tx.nonce] = entry
             self._by_hash[tx.hash] = entry
             return tx.hash
 
-    def _evict_for(self, tx: SignedTransactionAPI) -> None:
+    def _evict_for(self, tx: SignedTransactionAPI, sender: bytes) -> None:
+        """Make room for ``tx``: the largest sender over its slots loses its last tx; else
+        the cheapest tx goes if ``tx`` pays a better tip."""
+        largest = max(self._by_sender, key=lambda s: len(self._by_sender[s]))
+        if len(self._by_sender[largest]) > self.limits.account_slots:
+            if largest == sender:
+                raise TransactionRejected(
+                    f"transaction pool is full and this sender holds the most transactions "
+                    f"({len(self._by_sender[largest])})")
+            victims = [e for e in self._by_sender[largest].values() if e.state is not TxState.INFERRING]
+            if victims:
+                victim = max(victims, key=lambda e: e.nonce)
+                self._finish(victim, TxState.REJECTED, "evicted: the pool is full and this sender held the most "
+                                                       "transactions")
+                return
         candidates = [e for e in self._by_hash.values() if e.state is not TxState.INFERRING]
         cheapest = min(candidates, key=lambda e: (e.tx.max_priority_fee_per_gas, -e.arrival), default=None)
         if cheapest is None or cheapest.tx.max_priority_fee_per_gas >= tx.max_priority_fee_per_gas:
@@ -161,11 +206,20 @@ class TxPool:
             self.on_finish(entry)
 
     def drop_stale(self, nonce_of) -> None:
-        """Reject txs whose nonce the chain has passed (another tx with it was included)."""
+        """Reject txs whose nonce the chain has passed (another tx with it was included),
+        and queued txs whose nonce gap stayed open longer than ``queued_lifetime``."""
+        expired = time.monotonic() - self.limits.queued_lifetime
         with self.lock:
-            for entry in list(self._by_hash.values()):
-                if entry.nonce < nonce_of(entry.sender):
-                    self._finish(entry, TxState.REJECTED, "nonce already used on chain")
+            for sender, queue in list(self._by_sender.items()):
+                account_nonce = nonce_of(sender)
+                free = _next_free_nonce(queue, account_nonce)
+                for entry in list(queue.values()):
+                    if entry.nonce < account_nonce:
+                        self._finish(entry, TxState.REJECTED, "nonce already used on chain")
+                    elif entry.nonce > free and entry.admitted_at < expired:
+                        self._finish(entry, TxState.REJECTED,
+                                     f"dropped: nonce gap before it (at nonce {free}) not filled within "
+                                     f"{self.limits.queued_lifetime:g} s")
 
     # --- views ------------------------------------------------------------------------
     def executable(self, nonce_of) -> Iterator[list[PoolEntry]]:
@@ -186,6 +240,15 @@ class TxPool:
     def entries(self) -> list[PoolEntry]:
         with self.lock:
             return list(self._by_hash.values())
+
+
+def _next_free_nonce(queue: dict[int, PoolEntry], account_nonce: int) -> int:
+    """The first nonce from ``account_nonce`` on that ``queue`` does not hold: txs above it
+    are queued behind a gap."""
+    nonce = account_nonce
+    while nonce in queue:
+        nonce += 1
+    return nonce
 
 
 def _bumps(new: SignedTransactionAPI, old: SignedTransactionAPI) -> bool:

@@ -7,6 +7,7 @@ used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a b
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ from ogevm.verify.registry import register_nodes
 from ogevm.pipe.admission import AdmissionRules
 from ogevm.pipe.builder import BlockBuilder, BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor, local_executor
-from ogevm.pipe.mempool import TERMINAL, PoolEntry, TxPool, TxState
+from ogevm.pipe.mempool import TERMINAL, PoolEntry, PoolLimits, TxPool, TxState
 from ogevm.precompile.modes import CaptureProvider
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.chain import DevChain
 
+log = logging.getLogger("ogevm.pipe")
 
 #: Simulations are not blocks: a sender's whole queue runs in one, whatever its gas.
 SIMULATION_GAS_LIMIT = 2**62
@@ -41,11 +43,12 @@ def default_prover(chain: DevChain):
 
 @dataclass(frozen=True)
 class PipeConfig:
-    """Bounds of the pipeline: rounds per transaction, deferrals before rejection."""
+    """Bounds of the pipeline: rounds per transaction, deferrals before rejection, the pool's
+    limits."""
 
     max_rounds: int = 4
     max_deferrals: int = 3
-    pool_capacity: int = 4096
+    pool: PoolLimits = PoolLimits()
 
 
 class Pipeline:
@@ -57,7 +60,7 @@ class Pipeline:
         self.config = config
         self.executor = executor or local_executor(chain.runtime, node_key, prover=default_prover(chain))
         head = chain.head
-        self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool_capacity)
+        self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool)
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
         self._in_flight: set = set()
         self._jobs = 0  # jobs started and not stored yet
@@ -170,7 +173,17 @@ class Pipeline:
             known = tuple((e.hash, frozenset((rid, rec.result) for rid, rec in e.records.items())) for e in run)
             key = (head_hash, len(self.chain.models), known)
             cached = self._simulations.get(run[0].sender)
-            outcome = cached[1] if cached is not None and cached[0] == key else self._simulate_run(run)
+            if cached is not None and cached[0] == key:
+                outcome = cached[1]
+            else:
+                try:
+                    outcome = self._simulate_run(run)
+                except Exception as exc:  # a bug met by one sender's txs must not stop the others
+                    log.exception("simulation of 0x%s's transactions failed", run[0].sender.hex())
+                    for entry in run:
+                        self.pool.set_state(entry, TxState.REJECTED,
+                                            f"internal error while simulating: {type(exc).__name__}")
+                    continue
             simulations[run[0].sender] = (key, outcome)
             for entry, (requests, needed) in zip(run, outcome):
                 entry.requests = requests

@@ -84,6 +84,9 @@ class PendingBlock:
         except ValidationError as exc:
             vm.state.revert(snapshot)
             raise InvalidTransaction(str(exc)) from exc
+        except Exception as exc:  # py-evm lets some VM errors escape a whole transaction
+            vm.state.revert(snapshot)
+            raise InvalidTransaction(f"cannot be executed: {type(exc).__name__}: {exc}") from exc
         if not keep(computation):
             vm.state.revert(snapshot)
             return None

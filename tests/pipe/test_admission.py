@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import rlp
+from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 from eth_keys import keys
 
 from ogevm.errors import TransactionRejected
-from ogevm.pipe.admission import MAX_TX_BYTES, AdmissionRules
-from ogevm.pipe.mempool import TxState
+from ogevm.pipe.admission import MAX_NONCE, MAX_TX_BYTES, AdmissionRules
+from ogevm.pipe.mempool import PoolLimits, TxState
 from ogevm.pipe.pipeline import PipeConfig, Pipeline
 from ogevm.vm.accounts import DevAccount
 
@@ -201,7 +202,7 @@ def test_a_tx_whose_inference_is_running_cannot_be_replaced(chain, pipeline):
 
 
 def test_a_full_pool_evicts_the_cheapest_for_a_better_tip_and_refuses_a_cheaper_one(chain):
-    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(pool_capacity=3))
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(pool=PoolLimits(capacity=3)))
     txs = [transfer(chain, sender=i, tip=(i + 1) * GWEI, max_fee=20 * GWEI) for i in range(3)]
     for tx in txs:
         pipeline.submit(tx)
@@ -239,4 +240,124 @@ def test_a_gapped_nonce_waits_until_the_gap_is_filled(chain, pipeline):
         status = pipeline.pool.status(tx.hash)
         assert status.state is TxState.INCLUDED and status.block_number == head + 1
     assert chain.nonce(chain.accounts[0].address) == 2
+    assert len(pipeline.pool) == 0
+
+
+# --- rules that make a block invalid elsewhere: none of them may reach a block -----------
+
+def test_initcode_over_the_eip3860_limit_is_rejected_and_at_the_limit_admitted(chain, pipeline):
+    over = chain.sign(0, None, b"\x00" * (MAX_INITCODE_SIZE + 1), gas=10_000_000)
+    assert rejection(pipeline, over) == (
+        f"initcode of {MAX_INITCODE_SIZE + 1} bytes exceeds the limit of {MAX_INITCODE_SIZE} (EIP-3860)")
+    at_limit = chain.sign(0, None, b"\x00" * MAX_INITCODE_SIZE, gas=10_000_000)
+    pipeline.submit(at_limit)
+    (built,) = pipeline.run_until_idle()
+    assert [tx.hash for tx in built.block.transactions] == [at_limit.hash]
+
+
+def test_priority_fee_above_the_max_fee_is_rejected(chain, pipeline):
+    tx = transfer(chain, tip=3 * GWEI, max_fee=2 * GWEI)
+    assert rejection(pipeline, tx) == f"priority fee {3 * GWEI} above the max fee {2 * GWEI} (EIP-1559)"
+    assert pipeline.submit(transfer(chain, tip=2 * GWEI, max_fee=2 * GWEI))
+
+
+def test_nonce_at_the_eip2681_limit_is_rejected(chain, pipeline):
+    assert rejection(pipeline, transfer(chain, nonce=MAX_NONCE)) == (
+        f"nonce {MAX_NONCE} too high: the limit is 2^64-2 (EIP-2681)")
+    assert pipeline.submit(transfer(chain, nonce=MAX_NONCE - 1))  # queued, behind a gap
+
+
+def _set_code_tx(chain, authorizations):
+    builder = chain.vm_class.get_transaction_builder()
+    unsigned = builder.new_unsigned_set_code_transaction(
+        chain_id=chain.chain.chain_id, nonce=0, max_priority_fee_per_gas=0, max_fee_per_gas=10 * GWEI,
+        gas=100_000, to=chain.accounts[1].address, value=0, data=b"", access_list=(),
+        authorization_list=authorizations)
+    return unsigned.as_signed_transaction(chain.accounts[0].private_key, chain_id=chain.chain.chain_id)
+
+
+def test_set_code_transaction_needs_an_authorization(chain, pipeline):
+    assert rejection(pipeline, _set_code_tx(chain, [])) == (
+        "a set-code transaction needs a non-empty authorization list (EIP-7702)")
+    # an authorization with a bad signature is skipped at execution: the tx itself is valid
+    bogus = {"chain_id": chain.chain.chain_id, "address": chain.accounts[2].address, "nonce": 0,
+             "y_parity": 0, "r": 1, "s": 1}
+    tx = _set_code_tx(chain, [bogus])
+    pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    assert [t.hash for t in built.block.transactions] == [tx.hash]
+
+
+def test_blob_transactions_are_rejected(chain, pipeline):
+    builder = chain.vm_class.get_transaction_builder()
+    unsigned = builder.new_unsigned_blob_transaction(
+        chain.chain.chain_id, 0, 0, 10 * GWEI, 100_000, chain.accounts[1].address, 0, b"", (),
+        10 * GWEI, (b"\x01" + b"\x00" * 31,))
+    tx = unsigned.as_signed_transaction(chain.accounts[0].private_key, chain_id=chain.chain.chain_id)
+    assert rejection(pipeline, tx) == "blob transactions (type 3) are not supported: this node keeps no blobs"
+
+
+class _AdmitAll(AdmissionRules):
+    """Rules that admit anything: what a pool with a gap in its checks would let through."""
+
+    def check(self, transaction, state, base_fee):
+        pass
+
+
+def test_a_transaction_that_breaks_execution_is_rejected_and_production_goes_on(chain, pipeline):
+    """Defence in depth behind admission: py-evm raises OutOfGas out of a whole transaction
+    for oversize initcode; the simulation rejects that tx with the reason, and the next
+    transaction of another sender is still mined."""
+    pipeline.pool.rules = _AdmitAll(chain.chain.chain_id, chain.head.gas_limit)
+    breaking = chain.sign(0, None, b"\x00" * (MAX_INITCODE_SIZE + 1), gas=10_000_000)
+    pipeline.submit(breaking)
+    fine = transfer(chain, sender=1)
+    pipeline.submit(fine)
+    (built,) = pipeline.run_until_idle()
+    assert [tx.hash for tx in built.block.transactions] == [fine.hash]
+    status = pipeline.pool.status(breaking.hash)
+    assert status.state is TxState.REJECTED
+    assert status.reason.startswith("cannot be executed: OutOfGas: Contract code size exceeds EIP-3860")
+
+
+# --- pool limits ---------------------------------------------------------------------------
+
+def test_a_sender_cannot_queue_more_than_its_limit_behind_a_gap(chain):
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(pool=PoolLimits(max_queued_per_sender=3)))
+    for nonce in (5, 6, 7):
+        pipeline.submit(transfer(chain, nonce=nonce))
+    assert rejection(pipeline, transfer(chain, nonce=8)) == (
+        "too many queued transactions: this sender already has 3 waiting behind a nonce gap (account nonce 0)")
+    # executable ones are not limited by it, and another sender may queue as well
+    for nonce in range(5):
+        pipeline.submit(transfer(chain, nonce=nonce))
+    pipeline.submit(transfer(chain, sender=1, nonce=4))
+    assert len(pipeline.pool) == 9
+
+
+def test_one_sender_flooding_the_pool_does_not_lock_others_out(chain):
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(pool=PoolLimits(capacity=20, account_slots=4)))
+    flood = [transfer(chain, nonce=n, tip=5 * GWEI, max_fee=20 * GWEI) for n in range(20)]
+    for tx in flood:
+        pipeline.submit(tx)
+    assert rejection(pipeline, transfer(chain, nonce=20, tip=9 * GWEI, max_fee=20 * GWEI)).startswith(
+        "transaction pool is full and this sender holds the most transactions (20)")
+    other = transfer(chain, sender=1, tip=0, max_fee=20 * GWEI)  # pays less, still gets in
+    pipeline.submit(other)
+    evicted = pipeline.pool.status(flood[-1].hash)
+    assert evicted.state is TxState.REJECTED and "held the most transactions" in evicted.reason
+    assert pipeline.pool.status(other.hash).state is TxState.PENDING
+    blocks = pipeline.run_until_idle()
+    included = {tx.hash for b in blocks for tx in b.block.transactions}
+    assert other.hash in included and {tx.hash for tx in flood[:-1]} <= included
+
+
+def test_a_queued_transaction_expires_when_its_gap_stays_open(chain):
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(pool=PoolLimits(queued_lifetime=0.0)))
+    stuck = transfer(chain, nonce=2)
+    pipeline.submit(stuck)
+    pipeline.run_until_idle()
+    status = pipeline.pool.status(stuck.hash)
+    assert status.state is TxState.REJECTED
+    assert status.reason == "dropped: nonce gap before it (at nonce 0) not filled within 0 s"
     assert len(pipeline.pool) == 0

@@ -1,0 +1,27 @@
+"""How long the fuzzers run: a bounded number of cases in the normal test run, as many as
+``OGEVM_FUZZ_EXAMPLES`` says when it is set (``OGEVM_FUZZ_EXAMPLES=20000 pytest tests/fuzz -s``)."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+
+def examples(default: int) -> int:
+    """The number of cases a fuzzer runs: ``default``, or ``OGEVM_FUZZ_EXAMPLES``."""
+    return int(os.environ.get("OGEVM_FUZZ_EXAMPLES", default))
+
+
+def fuzz_settings(default: int) -> settings:
+    """Hypothesis settings of a fuzzer: ``examples(default)`` cases, no deadline (a shared
+    machine is noisy); the bounded run is derandomized so a CI failure reproduces, a long
+    run explores new cases each time."""
+    return settings(max_examples=examples(default), deadline=None,
+                    derandomize="OGEVM_FUZZ_EXAMPLES" not in os.environ,
+                    suppress_health_check=list(HealthCheck), database=None)
+
+
+def report(name: str, cases: int) -> None:
+    """Print the count of cases a fuzzer ran (shown with ``pytest -s``)."""
+    print(f"\nfuzz {name}: {cases} cases")
