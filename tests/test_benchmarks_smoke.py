@@ -20,6 +20,7 @@ SCENARIOS = (
     "validator",
     "verification",
     "ray_executor",
+    "gas_calibration",
 )
 MACHINE_KEYS = ("date", "cpu_count", "cpu_model", "python", "numpy", "onnxruntime", "py-evm", "git_commit")
 TARGET_KEYS = ("key", "target", "op", "threshold", "value", "unit", "met", "status", "context")
@@ -86,7 +87,7 @@ def test_end_to_end_numbers():
         assert positive(m["throughput_tx_s"]) and positive(m["latency_p50_s"]), mode
         assert m["latency_p99_s"] >= m["latency_p50_s"]
     assert positive(w["throughput_vs_inline_one_by_one"]) and positive(w["throughput_vs_inline_packed"])
-    assert positive(w["median"]["pipe"]["simulations_per_tx"])
+    assert 2.0 <= w["median"]["pipe"]["evm_passes_per_tx"] < 4  # one simulation + the replay, at least
 
 
 def test_executor_scaling_numbers():
@@ -112,9 +113,8 @@ def test_precompile_overhead_numbers():
 
 def test_mempool_simulation_numbers():
     r = result("mempool_simulation")["results"]
-    for p in ("pass_1", "pass_2"):
-        for key in ("capture_tx_s", "raw_tx_s", "capture_vs_raw", "capture_vs_raw_paired"):
-            assert positive(r[p][key]), (p, key)
+    for key in ("capture_tx_s", "raw_tx_s", "capture_vs_raw", "capture_vs_raw_paired"):
+        assert positive(r[key]), key
 
 
 def test_validator_numbers():
@@ -132,6 +132,15 @@ def test_verification_numbers():
     available = importlib.util.find_spec("ezkl") is not None
     assert ("ZKML" in modes) == available == r["results"]["zkml"]["available"]
     assert (zkml["status"] == "n/a") == (not available)
+
+
+def test_gas_calibration_numbers():
+    r = result("gas_calibration")["results"]
+    assert set(r["cases"]) == {"small_mlp/1", "small_mlp/4", "heavy/1", "heavy/4"}
+    for case in r["cases"].values():
+        assert positive(case["ns_per_gas"]) and case["gas_used"] > case["model_gas"] > 0
+    assert r["cases"]["heavy/4"]["model_gas"] > 3 * r["cases"]["heavy/1"]["model_gas"]
+    assert r["spread"] >= 1
 
 
 def test_outputs_and_table(tmp_path):

@@ -3,20 +3,17 @@
 N ``PriceForecast.forecast`` transactions on ``heavy`` from several senders sit in a
 ``Pipeline``'s pool. Measured in rotating order (median of repeats), each over all N:
 
-* ``CAPTURE pass 1``: ``Pipeline._simulate_all`` with no results known yet, what the pool
-  runs to discover the requests (each sender's run in a pending block of its own, every
-  inference answered with the simulation output and recorded);
-* ``raw pass 1``, the limit: py-evm's own ``VM.apply_all_transactions`` of the same runs,
-  each in a VM of its own on the head state made beforehand, with a provider that
-  answers the same simulation output and records nothing;
-* ``CAPTURE pass 2``: ``_simulate_all`` again once every result is known (after
-  ``prepare``), the confirming pass that makes a transaction ready;
-* ``raw pass 2``: ``apply_all_transactions`` with a provider handing back those results.
+* ``CAPTURE``: ``Pipeline._simulate_all`` with no results known yet, the one simulation a
+  transaction gets (each sender's run in a pending block of its own, every inference
+  answered with the simulation output and recorded); the builder's replay confirms it;
+* ``raw``, the limit: py-evm's own ``VM.apply_all_transactions`` of the same runs, each in
+  a VM of its own on the head state made beforehand, with a provider that answers the
+  same simulation output and records nothing.
 
-The pipeline keeps the outcome of a run whose inputs did not change; it is cleared before
-every CAPTURE pass, so each pass simulates every run. Simulated transactions per second =
-N / time; the ratio is CAPTURE / raw throughput, the median over the rounds (each runs
-CAPTURE and raw back to back) of their ratio.
+A simulated transaction is not simulated again, so the entries are marked unsimulated
+before every CAPTURE pass. Simulated transactions per second = N / time; the ratio is
+CAPTURE / raw throughput, the median over the rounds (each runs CAPTURE and raw back to
+back) of their ratio.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ from eth.vm.chain_context import ChainContext
 from benchmarks.common import (
     MODELS,
     NODE_KEY,
-    KnownResultsProvider,
     SimulationOutputProvider,
     bench_accounts,
     fixture_store,
@@ -44,7 +40,6 @@ from benchmarks.common import (
     target,
 )
 from ogevm.pipe.executor import local_executor
-from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import SIMULATION_GAS_LIMIT, Pipeline
 
 TITLE = "Mempool simulation: CAPTURE vs raw py-evm"
@@ -89,57 +84,34 @@ def measure(model_name: str, n: int, senders: int, repeats: int, workers: int, o
 
         def capture():
             with pipeline.pool.lock:
-                pipeline._simulations = {}  # time the simulation, not the reuse of unchanged runs' outcomes
+                for entry in pipeline.pool.entries():
+                    entry.simulated = False  # time the simulation, not the settling of simulated txs
                 missing = pipeline._simulate_all()
             return missing
 
         forecast.call("forecastView", [(k, 2) for k in range(model.width)])  # warm the model session
         capture()  # warm
-        profiles = {}
         if profile:
-            _, profiles["capture_pass_1"] = profile_call(capture, f"Pipeline._simulate_all, first pass, N={n}")
-            _, profiles["raw_pass_1"] = profile_call(_raw(chain, SimulationOutputProvider(chain.models), ordered),
-                                                     f"VM.apply_all_transactions, first pass, N={n}")
-        else:
-            first_stats, first_last = _measure_pairs(
-                capture, lambda: _raw(chain, SimulationOutputProvider(chain.models), ordered), repeats, on_run,
-                "pass 1")
-            if sum(len(requests) for _, requests in first_last["capture"]) != n:
-                raise RuntimeError("the first CAPTURE pass did not find one request per transaction")
-        pipeline.prepare()
-        states = {pipeline.pool.status(tx.hash).state for tx in txs}
-        if states != {TxState.READY}:
-            raise RuntimeError(f"after prepare not every tx is ready: {sorted(states)}")
-        results = {rid: rec.result for e in pipeline.pool.entries() for rid, rec in e.records.items()}
-        if profile:
-            _, profiles["capture_pass_2"] = profile_call(capture, f"Pipeline._simulate_all, confirming pass, N={n}")
-            _, profiles["raw_pass_2"] = profile_call(_raw(chain, KnownResultsProvider(chain.models, results), ordered),
-                                                     f"VM.apply_all_transactions, known results, N={n}")
-            return profiles
-        second_stats, second_last = _measure_pairs(
-            capture, lambda: _raw(chain, KnownResultsProvider(chain.models, results), ordered), repeats, on_run,
-            "pass 2")
-        if second_last["capture"]:
-            raise RuntimeError("the confirming CAPTURE pass still asked for requests")
+            _, capture_profile = profile_call(capture, f"Pipeline._simulate_all, N={n}")
+            _, raw_profile = profile_call(_raw(chain, SimulationOutputProvider(chain.models), ordered),
+                                          f"VM.apply_all_transactions, N={n}")
+            return {"capture": capture_profile, "raw": raw_profile}
+        stats, last = _measure_pairs(
+            capture, lambda: _raw(chain, SimulationOutputProvider(chain.models), ordered), repeats, on_run,
+            "simulation")
+        if sum(len(requests) for _, requests in last["capture"]) != n:
+            raise RuntimeError("the CAPTURE pass did not find one request per transaction")
     finally:
         executor.close()
-    out = {"model": model_name, "n": n, "senders": senders, "repeats": repeats}
-    for label, stats in (("pass_1", first_stats), ("pass_2", second_stats)):
-        capture_s, raw_s = stats["capture"]["seconds"], stats["raw"]["seconds"]
-        pairs = [r / c for r, c in zip(stats["raw"]["runs_s"], stats["capture"]["runs_s"])]
-        out[label] = {"capture_s": capture_s, "raw_s": raw_s, "capture_runs_s": stats["capture"]["runs_s"],
-                      "raw_runs_s": stats["raw"]["runs_s"], "capture_tx_s": n / capture_s, "raw_tx_s": n / raw_s,
-                      "capture_vs_raw": ratio(raw_s, capture_s),
-                      # each round runs both back to back: the median of their ratios (targets)
-                      "capture_vs_raw_paired": statistics.median(pairs),
-                      "capture_cpu_s": stats["capture"]["cpu_seconds"], "raw_cpu_s": stats["raw"]["cpu_seconds"]}
-    total_capture = out["pass_1"]["capture_s"] + out["pass_2"]["capture_s"]
-    total_raw = out["pass_1"]["raw_s"] + out["pass_2"]["raw_s"]
-    out["both_passes_capture_vs_raw"] = ratio(total_raw, total_capture)
-    out["both_passes_capture_vs_raw_paired"] = statistics.median(
-        (r1 + r2) / (c1 + c2) for r1, r2, c1, c2 in zip(out["pass_1"]["raw_runs_s"], out["pass_2"]["raw_runs_s"],
-                                                       out["pass_1"]["capture_runs_s"], out["pass_2"]["capture_runs_s"]))
-    return out
+    capture_s, raw_s = stats["capture"]["seconds"], stats["raw"]["seconds"]
+    pairs = [r / c for r, c in zip(stats["raw"]["runs_s"], stats["capture"]["runs_s"])]
+    return {"model": model_name, "n": n, "senders": senders, "repeats": repeats,
+            "capture_s": capture_s, "raw_s": raw_s, "capture_runs_s": stats["capture"]["runs_s"],
+            "raw_runs_s": stats["raw"]["runs_s"], "capture_tx_s": n / capture_s, "raw_tx_s": n / raw_s,
+            "capture_vs_raw": ratio(raw_s, capture_s),
+            # each round runs both back to back: the median of their ratios (the target)
+            "capture_vs_raw_paired": statistics.median(pairs),
+            "capture_cpu_s": stats["capture"]["cpu_seconds"], "raw_cpu_s": stats["raw"]["cpu_seconds"]}
 
 
 def _measure_pairs(capture, make_raw, repeats: int, on_run, label: str):
@@ -155,25 +127,18 @@ def _measure_pairs(capture, make_raw, repeats: int, on_run, label: str):
 def run(config: dict[str, Any], reporter) -> dict[str, Any]:
     workers = config.get("workers") or os.cpu_count() or 1
     repeats = config["repeats"]
-    reporter.total(4 * repeats + 1)
+    reporter.total(2 * repeats + 1)
     r = measure(config["model"], config["n"], config["senders"], repeats, workers,
                 on_run=lambda name: reporter.step(name))
     targets = [target("capture_vs_raw", f"CAPTURE simulation >= {SIMULATION_VS_RAW_MIN:g}x raw py-evm throughput "
-                                        f"(first pass, N={r['n']})", ">=", SIMULATION_VS_RAW_MIN,
-                      r["pass_1"]["capture_vs_raw_paired"],
-                      f"median of back-to-back pairs; medians {r['pass_1']['capture_tx_s']:.1f} vs "
-                      f"{r['pass_1']['raw_tx_s']:.1f} simulated tx/s"),
-               target("capture_vs_raw_pass_2", f"CAPTURE confirming pass >= {SIMULATION_VS_RAW_MIN:g}x raw py-evm "
-                                               f"(N={r['n']})", ">=", SIMULATION_VS_RAW_MIN,
-                      r["pass_2"]["capture_vs_raw_paired"],
-                      f"median of back-to-back pairs; medians {r['pass_2']['capture_tx_s']:.1f} vs "
-                      f"{r['pass_2']['raw_tx_s']:.1f} simulated tx/s")]
-    table = [row("CAPTURE / raw, both passes", r["both_passes_capture_vs_raw_paired"], "x",
-                 f"a transaction is simulated twice before it is ready: "
-                 f"{(r['pass_1']['capture_s'] + r['pass_2']['capture_s']) / r['n'] * 1e3:.1f} ms/tx")]
+                                        f"(N={r['n']})", ">=", SIMULATION_VS_RAW_MIN, r["capture_vs_raw_paired"],
+                      f"median of back-to-back pairs; medians {r['capture_tx_s']:.1f} vs "
+                      f"{r['raw_tx_s']:.1f} simulated tx/s")]
+    table = [row("CAPTURE / raw", r["capture_vs_raw_paired"], "x",
+                 f"a transaction is simulated once before it is ready: {r['capture_s'] / r['n'] * 1e3:.1f} ms/tx")]
     result: dict[str, Any] = {"results": r, "targets": targets, "table": table}
     if any(t["met"] is False for t in targets):
-        reporter.note("profiling both passes")
+        reporter.note("profiling the simulation")
         result["profile"] = measure(config["model"], min(config["n"], 60), config["senders"], 1, workers,
                                     profile=True)
     reporter.step("done", max(0.0, reporter.steps - reporter.done))
@@ -184,20 +149,13 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     r = result["results"]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    labels = ["pass 1 (discover)", "pass 2 (confirm)"]
-    capture = [r["pass_1"]["capture_tx_s"], r["pass_2"]["capture_tx_s"]]
-    raw = [r["pass_2" if i else "pass_1"]["raw_tx_s"] for i in range(2)]
-    x = range(len(labels))
-    paired = [r["pass_1"]["capture_vs_raw_paired"], r["pass_2"]["capture_vs_raw_paired"]]
-    ax.bar([i - 0.2 for i in x], capture, 0.4, label="Pipeline CAPTURE simulation", color="tab:blue")
-    ax.bar([i + 0.2 for i in x], raw, 0.4, label="raw py-evm apply_all_transactions", color="tab:gray")
-    for i in x:
-        ax.text(i - 0.2, capture[i], f"{paired[i]:.2f}x", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(list(x), labels)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    bars = ax.bar(["Pipeline CAPTURE simulation", "raw py-evm apply_all_transactions"],
+                  [r["capture_tx_s"], r["raw_tx_s"]], 0.5, color=["tab:blue", "tab:gray"])
+    ax.text(bars[0].get_x() + bars[0].get_width() / 2, r["capture_tx_s"], f"{r['capture_vs_raw_paired']:.2f}x",
+            ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("simulated transactions per second")
     ax.set_title(f"{r['model']} PriceForecast, N={r['n']} (target CAPTURE >= {SIMULATION_VS_RAW_MIN:g}x raw)")
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -35,6 +35,8 @@ log = logging.getLogger("ogevm.node")
 
 #: Pause after an unexpected failure of the producer before it tries again.
 PRODUCER_RETRY_SECONDS = 0.5
+#: Longest wait of automine for running inference before it seals what is ready.
+AUTOMINE_LINGER_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,12 @@ class DevNode:
     def send_raw_transaction(self, raw: bytes) -> bytes:
         """Decode and admit a signed transaction; persist it before answering.
 
-        Raises :class:`TransactionRejected` with the reason (also for undecodable bytes).
+        Only admission and the write: it never waits for a simulation pass or a block (the
+        pool has its own short lock). Raises :class:`TransactionRejected` with the reason
+        (also for undecodable bytes).
         """
         tx = self._decode(raw)
-        with self.lock:
+        with self.pipeline.pool.lock:  # stored before the producer can finish it
             tx_hash = self.pipeline.submit(tx)
             self.storage.put_pooled(tx_hash, bytes(raw))
         self._wake.set()
@@ -161,22 +165,31 @@ class DevNode:
     # --- production -------------------------------------------------------------------
     def _produce(self) -> None:
         """The producer loop. It never dies: a transaction that fails is rejected inside the
-        pipeline, and anything else is logged and the loop goes on after a pause."""
+        pipeline, and anything else is logged and the loop goes on after a pause.
+
+        Automine seals as soon as something is ready and no inference is running; while
+        some is, it lingers up to ``AUTOMINE_LINGER_SECONDS`` after the first ready tx so
+        that a burst fills blocks instead of sealing one or two txs each."""
         last_block = time.monotonic()
+        ready_since = None
         while not self._stopped.is_set():
             interval = self.config.block_time
-            self._wake.wait(timeout=interval if interval > 0 else 0.25)
+            self._wake.wait(timeout=interval if interval > 0 else AUTOMINE_LINGER_SECONDS)
             self._wake.clear()
             if self._stopped.is_set():
                 break
             try:
                 with self.lock:
                     self.pipeline.advance()
+                    now = time.monotonic()
                     ready = any(e.state is TxState.READY for e in self.pipeline.pool.entries())
-                    due = interval > 0 and time.monotonic() - last_block >= interval
-                    if (interval == 0 and ready) or due:
-                        self._build()
-                        last_block = time.monotonic()
+                    ready_since = (ready_since or now) if ready else None
+                    settled = ready and (not self.pipeline.running()
+                                         or now - ready_since >= AUTOMINE_LINGER_SECONDS)
+                    due = interval > 0 and now - last_block >= interval
+                    if (interval == 0 and settled) or due:
+                        self._build(seal_empty=due)
+                        last_block, ready_since = time.monotonic(), None
                         self._wake.set()  # deferred txs and dependants: look again at once
             except Exception:
                 self.producer_failures += 1
@@ -189,9 +202,12 @@ class DevNode:
             self.pipeline.advance()
             return self._build()
 
-    def _build(self) -> BuiltBlock:
+    def _build(self, seal_empty: bool = True) -> BuiltBlock:
+        """Build a block from what is ready; automine seals none when nothing was included."""
         start = time.perf_counter()
-        built = self.pipeline.build_block(before_seal=self.storage.put_bundle)
+        built = self.pipeline.build_block(before_seal=self.storage.put_bundle, seal_empty=seal_empty)
+        if built.block is None:
+            return built
         elapsed = time.perf_counter() - start
         run_seconds = self.pipeline.executor.run_seconds
         saved = sum(run_seconds.pop(record.request_id, 0.0) for record in built.records)

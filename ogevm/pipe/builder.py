@@ -20,6 +20,7 @@ from ogevm.pipe.bundle import InferenceRecord, bundle_root
 from ogevm.pipe.mempool import PoolEntry
 from ogevm.pipe.ordering import best_transactions
 from ogevm.precompile.modes import ReplayProvider
+from ogevm.records import InferenceRequest
 from ogevm.vm.blocks import PendingBlock
 
 
@@ -27,16 +28,19 @@ from ogevm.vm.blocks import PendingBlock
 class BuiltBlock:
     """A sealed block, its inference bundle, and what happened to each candidate.
 
-    ``receipts`` and ``computations`` are aligned with ``block.transactions``.
+    ``receipts`` and ``computations`` are aligned with ``block.transactions``. ``block`` is
+    None when the build was asked not to seal an empty block and nothing was included.
+    ``divergent`` holds, for each deferred tx, the request its replay had no result for.
     """
 
-    block: BlockAPI
+    block: BlockAPI | None
     records: list[InferenceRecord]
     receipts: list[ReceiptAPI] = field(default_factory=list)
     computations: list[ComputationAPI] = field(default_factory=list)
     included: list[PoolEntry] = field(default_factory=list)
     deferred: dict[bytes, str] = field(default_factory=dict)
     invalid: dict[bytes, str] = field(default_factory=dict)
+    divergent: dict[bytes, InferenceRequest] = field(default_factory=dict)
 
 
 class BlockBuilder:
@@ -48,11 +52,14 @@ class BlockBuilder:
         self.catalogue = catalogue
 
     def build(self, candidates: Sequence[PoolEntry], timestamp: int | None = None,
-              before_seal: Callable[[list[InferenceRecord]], None] | None = None) -> BuiltBlock:
+              before_seal: Callable[[list[InferenceRecord]], None] | None = None,
+              seal_empty: bool = True) -> BuiltBlock:
         """Replay ``candidates`` (ready entries) into a new canonical block.
 
         ``before_seal(records)`` runs before the block is persisted (a node stores the
-        bundle there, so no block is ever on disk without its bundle).
+        bundle there, so no block is ever on disk without its bundle). With
+        ``seal_empty=False`` nothing is sealed when no candidate could be included.
+        Each replay attempt counts as an EVM pass of its entry.
 
         Returns the block and its records; entries that diverged are in ``deferred``,
         entries that cannot be included at all in ``invalid``, with reasons. Entries of a
@@ -69,6 +76,7 @@ class BlockBuilder:
             if entry.tx.gas > pending.gas_remaining:
                 blocked.add(entry.sender)
                 continue
+            entry.passes += 1
             try:
                 kept = pending.apply(entry.tx, keep=lambda _: entry.hash not in provider.divergences)
             except InvalidTransaction as exc:
@@ -81,7 +89,11 @@ class BlockBuilder:
                 continue
             included.append(entry)
             records.extend(entry.records[request.id] for request in provider.used.get(entry.hash, ()))
+        if not included and not seal_empty:
+            return BuiltBlock(None, [], included=included, deferred=deferred, invalid=invalid,
+                              divergent=dict(provider.divergent))
         if before_seal is not None:
             before_seal(records)
         block = pending.seal(extra_data=bundle_root(records))
-        return BuiltBlock(block, records, pending.receipts, pending.computations, included, deferred, invalid)
+        return BuiltBlock(block, records, pending.receipts, pending.computations, included, deferred, invalid,
+                          dict(provider.divergent))

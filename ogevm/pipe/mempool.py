@@ -3,9 +3,9 @@ and the lifecycle every accepted transaction goes through.
 
 States: ``pending`` (accepted; waits for simulation, or for a nonce gap to close) ->
 ``simulated`` (its inference requests are known) -> ``inferring`` (the executor runs
-them) -> ``ready`` (a simulation with all its results asks for nothing new) ->
-``included``; or ``deferred`` (diverged in the builder; simulated again) and
-``rejected`` with a reason. A transaction never leaves the pool without a terminal
+them) -> ``ready`` (every request it made has a result) -> ``included``; or
+``deferred`` (its replay in the builder met a request without a result: that request
+runs next) and ``rejected`` with a reason. A transaction never leaves the pool without a terminal
 state (``included`` or ``rejected``) that :meth:`TxPool.status` keeps answering.
 """
 
@@ -74,6 +74,13 @@ class PoolEntry:
     records: dict[RequestId, InferenceRecord] = field(default_factory=dict)
     rounds: int = 0
     deferrals: int = 0
+    #: Whether a simulation has captured its requests (it is not simulated again: the
+    #: builder's replay confirms them, and finds any request they missed).
+    simulated: bool = False
+    #: EVM passes spent on it: simulations and replay attempts.
+    passes: int = 0
+    #: The builder is replaying it into a block right now (it cannot be replaced or evicted).
+    building: bool = False
     #: Why the executor last failed to run one of its requests (they went back to the rounds).
     executor_failure: str | None = None
     block_number: int | None = None
@@ -135,6 +142,8 @@ class TxPool:
                         f"{REPLACEMENT_BUMP_PERCENT}%")
                 if old.state is TxState.INFERRING:
                     raise TransactionRejected("cannot replace a transaction whose inference is running")
+                if old.building:
+                    raise TransactionRejected("cannot replace a transaction that is being included in a block")
                 self._finish(old, TxState.REJECTED, f"replaced by 0x{tx.hash.hex()}")
             else:
                 account_nonce = state.get_nonce(sender)
@@ -160,13 +169,13 @@ class TxPool:
                 raise TransactionRejected(
                     f"transaction pool is full and this sender holds the most transactions "
                     f"({len(self._by_sender[largest])})")
-            victims = [e for e in self._by_sender[largest].values() if e.state is not TxState.INFERRING]
+            victims = [e for e in self._by_sender[largest].values() if _evictable(e)]
             if victims:
                 victim = max(victims, key=lambda e: e.nonce)
                 self._finish(victim, TxState.REJECTED, "evicted: the pool is full and this sender held the most "
                                                        "transactions")
                 return
-        candidates = [e for e in self._by_hash.values() if e.state is not TxState.INFERRING]
+        candidates = [e for e in self._by_hash.values() if _evictable(e)]
         cheapest = min(candidates, key=lambda e: (e.tx.max_priority_fee_per_gas, -e.arrival), default=None)
         if cheapest is None or cheapest.tx.max_priority_fee_per_gas >= tx.max_priority_fee_per_gas:
             raise TransactionRejected("transaction pool is full")
@@ -240,6 +249,11 @@ class TxPool:
     def entries(self) -> list[PoolEntry]:
         with self.lock:
             return list(self._by_hash.values())
+
+
+def _evictable(entry: PoolEntry) -> bool:
+    """Neither its inference nor its inclusion is under way."""
+    return entry.state is not TxState.INFERRING and not entry.building
 
 
 def _next_free_nonce(queue: dict[int, PoolEntry], account_nonce: int) -> int:

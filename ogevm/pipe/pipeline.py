@@ -51,6 +51,12 @@ class PipeConfig:
     pool: PoolLimits = PoolLimits()
 
 
+def _answered(entry: PoolEntry, request) -> bool:
+    """Whether ``entry`` holds a result computed for exactly ``request``."""
+    record = entry.records.get(request.id)
+    return record is not None and record.result.digest == request.digest
+
+
 class Pipeline:
     """PIPE on ``chain``: its models feed the executor, its chain receives the blocks."""
 
@@ -66,7 +72,9 @@ class Pipeline:
         self._jobs = 0  # jobs started and not stored yet
         self._executed = 0  # requests whose records were stored
         self._settled = threading.Condition()
-        self._simulations: dict = {}  # sender -> (inputs, outcome) of its run's last simulation
+        #: Included txs, and the EVM passes they took (see :meth:`passes_per_included_tx`).
+        self.included = 0
+        self.included_passes = 0
         #: Called (from a worker thread) whenever inference results arrive.
         self.on_progress = None
 
@@ -84,15 +92,19 @@ class Pipeline:
 
     # --- rounds -------------------------------------------------------------------
     def advance(self) -> list[Future]:
-        """One step of the rounds, without waiting: simulate every executable tx, then
+        """One step of the rounds, without waiting: simulate the runs that need it, then
         start the missing requests that are not running yet. Returns their futures.
 
         When a job finishes its records are stored and ``on_progress`` is called; the next
-        ``advance`` simulates again with them (dependent requests appear then).
+        ``advance`` finds the txs whose requests all have results ready. The pool stays
+        open to new transactions while the simulation runs.
         """
+        missing = self._simulate_all()
         with self.pool.lock:
             work = []
-            for entry, requests in self._simulate_all():
+            for entry, requests in missing:
+                if entry.state in TERMINAL:  # replaced or evicted meanwhile
+                    continue
                 fresh = [r for r in requests if r.id not in self._in_flight]
                 if not fresh:
                     self.pool.set_state(entry, TxState.INFERRING)
@@ -127,6 +139,11 @@ class Pipeline:
                     return self._executed - start
                 self._settled.wait_for(lambda: self._jobs == 0)
 
+    def running(self) -> bool:
+        """Whether inference jobs started by :meth:`advance` are still running."""
+        with self._settled:
+            return self._jobs > 0
+
     def _store(self, future: Future) -> None:
         try:
             records = future.result()  # a bad request is a result; only an outage raises
@@ -159,72 +176,95 @@ class Pipeline:
                     self.pool.set_state(entry, TxState.SIMULATED, f"inference will be retried: {failure.reason}")
 
     def _simulate_all(self) -> list[tuple[PoolEntry, list]]:
-        """One CAPTURE simulation of every executable run of txs; returns what is missing.
+        """Settle every executable tx and return those with requests still to run.
 
-        A run whose inputs did not change since its last simulation (same head, same models,
-        same txs, same results known) is not simulated again: the outcome would be the same.
+        A run of a sender's txs is simulated (CAPTURE) only when it holds a tx never
+        simulated; a simulated tx is ready once each request it made has a result, and the
+        builder's replay confirms it (or finds the request it still misses). So a tx costs
+        two EVM passes, one more per extra round. The simulations run without the pool's
+        lock: their outcomes only apply to txs still pooled when they end.
         """
-        head_hash = self.chain.head.hash
-        state = self.chain.state()
-        self.pool.drop_stale(state.get_nonce)
-        missing = []
-        simulations = {}
-        for run in self.pool.executable(state.get_nonce):
-            known = tuple((e.hash, frozenset((rid, rec.result) for rid, rec in e.records.items())) for e in run)
-            key = (head_hash, len(self.chain.models), known)
-            cached = self._simulations.get(run[0].sender)
-            if cached is not None and cached[0] == key:
-                outcome = cached[1]
-            else:
-                try:
-                    outcome = self._simulate_run(run)
-                except Exception as exc:  # a bug met by one sender's txs must not stop the others
-                    log.exception("simulation of 0x%s's transactions failed", run[0].sender.hex())
-                    for entry in run:
-                        self.pool.set_state(entry, TxState.REJECTED,
-                                            f"internal error while simulating: {type(exc).__name__}")
-                    continue
-            simulations[run[0].sender] = (key, outcome)
-            for entry, (requests, needed) in zip(run, outcome):
-                entry.requests = requests
-                if needed:
-                    self.pool.set_state(entry, TxState.SIMULATED)
-                    missing.append((entry, needed))
-                else:
-                    self.pool.set_state(entry, TxState.READY)
-        self._simulations = simulations
+        with self.pool.lock:
+            state = self.chain.state()
+            self.pool.drop_stale(state.get_nonce)
+            runs = list(self.pool.executable(state.get_nonce))
+            stale = [(run, {rid: rec.result for e in run for rid, rec in e.records.items()})
+                     for run in runs if not all(entry.simulated for entry in run)]
+        outcomes = [(run, self._simulate_run(run, known)) for run, known in stale]
+        with self.pool.lock:
+            for run, outcome in outcomes:
+                for entry, (requests, rejection) in zip(run, outcome):
+                    if entry.state in TERMINAL:
+                        continue
+                    if rejection is not None:
+                        self.pool.set_state(entry, TxState.REJECTED, rejection)
+                    else:
+                        entry.requests, entry.simulated = requests, True
+            missing = []
+            for run in runs:
+                for entry in run:
+                    if entry.state in TERMINAL:  # rejected by the simulation, with the later ones
+                        break
+                    if not entry.simulated:  # joined the run during the simulation: next time
+                        break
+                    needed = [r for r in entry.requests if not _answered(entry, r)]
+                    if needed:
+                        if entry.state is not TxState.INFERRING:
+                            self.pool.set_state(entry, TxState.SIMULATED, entry.reason)
+                        missing.append((entry, needed))
+                    else:
+                        self.pool.set_state(entry, TxState.READY)
         return missing
 
-    def _simulate_run(self, run: list[PoolEntry]) -> list[tuple[tuple, list]]:
-        """Each tx's requests and the ones without a result yet, up to the first tx that cannot
-        be applied (rejected with the reason, with the later ones)."""
-        known = {rid: rec.result for entry in run for rid, rec in entry.records.items()}
-        provider = CaptureProvider(self.chain.models, known)
-        # A sender's queue may hold more gas than one block: simulate it as one sequence.
-        pending = PendingBlock(self.chain.chain, self.chain.base_vm_class.with_provider(provider),
-                               gas_limit=SIMULATION_GAS_LIMIT)
-        outcome = []
-        for position, entry in enumerate(run):
-            try:
-                pending.apply(entry.tx)
-            except InvalidTransaction as exc:
-                self.pool.set_state(entry, TxState.REJECTED, str(exc))
-                for later in run[position + 1:]:
-                    self.pool.set_state(later, TxState.REJECTED, f"depends on rejected tx 0x{entry.hash.hex()}")
-                break
-            outcome.append((tuple(provider.requests.get(entry.hash, ())), provider.missing(entry.hash)))
-        return outcome
+    def _simulate_run(self, run: list[PoolEntry], known: dict) -> list[tuple[tuple, str | None]]:
+        """Per tx of ``run``: the requests it made, or why it is rejected. Simulation stops at
+        the first tx that cannot be applied (its sender's later txs depend on it).
+        ``known`` are the results of earlier rounds."""
+        try:
+            provider = CaptureProvider(self.chain.models, known)
+            # A sender's queue may hold more gas than one block: simulate it as one sequence.
+            pending = PendingBlock(self.chain.chain, self.chain.base_vm_class.with_provider(provider),
+                                   gas_limit=SIMULATION_GAS_LIMIT)
+            outcome: list[tuple[tuple, str | None]] = []
+            for position, entry in enumerate(run):
+                entry.passes += 1
+                try:
+                    pending.apply(entry.tx)
+                except InvalidTransaction as exc:
+                    outcome.append(((), str(exc)))
+                    outcome += [((), f"depends on rejected tx 0x{entry.hash.hex()}")] * (len(run) - position - 1)
+                    return outcome
+                outcome.append((tuple(provider.requests.get(entry.hash, ())), None))
+            return outcome
+        except Exception as exc:  # a bug met by one sender's txs must not stop the others
+            log.exception("simulation of 0x%s's transactions failed", run[0].sender.hex())
+            return [((), f"internal error while simulating: {type(exc).__name__}")] * len(run)
 
     # --- blocks ---------------------------------------------------------------------
-    def build_block(self, timestamp: int | None = None, before_seal=None) -> BuiltBlock:
+    def build_block(self, timestamp: int | None = None, before_seal=None, seal_empty: bool = True) -> BuiltBlock:
         """Replay the ready txs into a block and settle each one's state.
 
-        ``before_seal(records)`` is passed to :meth:`BlockBuilder.build`.
+        ``before_seal(records)`` is passed to :meth:`BlockBuilder.build`; with
+        ``seal_empty=False`` no block is sealed if nothing could be included. A tx whose
+        replay met a request without a result goes back to the rounds with that request
+        (``deferred``), up to ``max_deferrals`` times.
         """
-        built = self.builder.build(self._includable(), timestamp=timestamp, before_seal=before_seal)
+        with self.pool.lock:
+            candidates = self._includable()
+            for entry in candidates:
+                entry.building = True
+        try:
+            built = self.builder.build(candidates, timestamp=timestamp, before_seal=before_seal,
+                                       seal_empty=seal_empty)
+        finally:
+            with self.pool.lock:
+                for entry in candidates:
+                    entry.building = False
         for entry in built.included:
             entry.block_number = built.block.number
             self.pool.set_state(entry, TxState.INCLUDED)
+            self.included += 1
+            self.included_passes += entry.passes
         for tx_hash, reason in built.invalid.items():
             self._reject(self.pool.get(tx_hash), reason)
         for tx_hash, reason in built.deferred.items():
@@ -232,9 +272,16 @@ class Pipeline:
             entry.deferrals += 1
             if entry.deferrals > self.config.max_deferrals:
                 self._reject(entry, f"diverged {entry.deferrals} times; last: {reason}")
-            else:
-                self.pool.set_state(entry, TxState.DEFERRED, reason)
+                continue
+            request = built.divergent[tx_hash]
+            entry.requests = tuple(sorted((*(r for r in entry.requests if r.id != request.id), request),
+                                          key=lambda r: r.id.index))
+            self.pool.set_state(entry, TxState.DEFERRED, reason)
         return built
+
+    def passes_per_included_tx(self) -> float:
+        """EVM passes (simulations and replays) per included tx, over this pipeline's life."""
+        return self.included_passes / self.included if self.included else 0.0
 
     def _reject(self, entry: PoolEntry, reason: str) -> None:
         """Reject ``entry`` and the later txs of its sender, which depend on it."""
@@ -262,5 +309,7 @@ class Pipeline:
             self.prepare()
             if not any(e.state is TxState.READY for e in self.pool.entries()):
                 break
-            blocks.append(self.build_block())
+            built = self.build_block(seal_empty=False)
+            if built.block is not None:
+                blocks.append(built)
         return blocks

@@ -100,7 +100,8 @@ class ReplayProvider(CatalogueProvider):
     """REPLAY: answer from precomputed results; record divergences.
 
     ``used[tx_hash]`` lists the requests a transaction had answered, in order;
-    ``divergences[tx_hash]`` the reason its replay diverged, if it did.
+    ``divergences[tx_hash]`` the reason its replay diverged, if it did, and
+    ``divergent[tx_hash]`` the request it diverged on (what a builder runs next for it).
     """
 
     def __init__(self, catalogue: Catalogue, results: Mapping[RequestId, InferenceResult]) -> None:
@@ -108,6 +109,7 @@ class ReplayProvider(CatalogueProvider):
         self.results = results
         self.used: dict[bytes, list[InferenceRequest]] = defaultdict(list)
         self.divergences: dict[bytes, str] = {}
+        self.divergent: dict[bytes, InferenceRequest] = {}
 
     def resolve(self, request: InferenceRequest) -> InferenceResult:
         result = self.results.get(request.id)
@@ -118,5 +120,7 @@ class ReplayProvider(CatalogueProvider):
         else:
             self.used[request.id.tx_hash].append(request)
             return result
-        self.divergences.setdefault(request.id.tx_hash, reason)
+        if request.id.tx_hash not in self.divergences:
+            self.divergences[request.id.tx_hash] = reason
+            self.divergent[request.id.tx_hash] = request
         raise ResultUnavailable(reason)

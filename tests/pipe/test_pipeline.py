@@ -58,14 +58,24 @@ def test_dependent_inference_is_resolved_in_rounds_and_equals_inline(world, cids
     pipeline = Pipeline(chain, NODE_KEY)
     tx = sign_call(chain, dependent, "chain", cids["linear_regression"], cids["log_model"], "x", "y", FEATURES)
     pipeline.submit(tx)
-    assert pipeline.prepare() == 2  # one request per round
+    # round 1: the simulation asks for the first result only; the tx is then ready
+    assert pipeline.prepare() == 1
     entry = pipeline.pool.get(tx.hash)
+    assert pipeline.pool.status(tx.hash).state is TxState.READY and entry.rounds == 1
+    # the replay, with the real first result, asks for the second: rolled back, back to the rounds
+    rolled_back = pipeline.build_block(seal_empty=False)
+    assert rolled_back.block is None and list(rolled_back.deferred) == [tx.hash]
+    assert rolled_back.divergent[tx.hash].id.index == 1
     status = pipeline.pool.status(tx.hash)
-    assert status.state is TxState.READY and entry.rounds == 2
+    assert status.state is TxState.DEFERRED
+    assert status.reason == f"divergence: no precomputed result for request 0x{tx.hash.hex()}:1"
     assert status.requests == (f"0x{tx.hash.hex()}:0", f"0x{tx.hash.hex()}:1")
+    assert pipeline.prepare() == 1  # round 2 runs the request the replay found, no simulation
+    assert pipeline.pool.status(tx.hash).state is TxState.READY and entry.rounds == 2
     assert [r.model_cid for r in entry.requests] == [cids["linear_regression"], cids["log_model"]]
     built = pipeline.build_block()
     assert [r.request_id.index for r in built.records] == [0, 1]
+    assert entry.passes == 3  # a 2-round tx: one simulation, two replays
     assert pipeline.pool.status(tx.hash).state is TxState.INCLUDED
     assert pipeline.pool.status(tx.hash).block_number == built.block.number
     (receipt,) = receipts_of(chain, built.block)
@@ -148,22 +158,29 @@ def test_an_earlier_tx_of_another_sender_makes_a_later_one_diverge(world, cids):
     # the sender's next tx depends on it: not included, not deferred, still waiting
     assert pipeline.pool.status(later[1].hash).state is TxState.READY
 
-    pipeline.prepare()  # simulated again on the new head: now it asks for a result
+    pipeline.prepare()  # the request the replay met runs, without another simulation
     assert pipeline.pool.status(later[0].hash).requests == (f"0x{later[0].hash.hex()}:0",)
+    # the follower was ready from its simulation on the old head too: its replay finds its
+    # request the same way, one block later
     second = pipeline.build_block()
-    assert [t.hash for t in second.block.transactions] == [t.hash for t in later]
-    assert second.block.number == first.block.number + 1
-    assert all(receipt_ok(r) for r in receipts_of(chain, second.block))
-    assert pipeline.pool.get(later[0].hash).deferrals == 1
+    assert [t.hash for t in second.block.transactions] == [later[0].hash]
+    assert list(second.deferred) == [later[1].hash]
+    assert pipeline.prepare() == 1
+    third = pipeline.build_block()
+    assert [t.hash for t in third.block.transactions] == [later[1].hash]
+    assert third.block.number == second.block.number + 1 == first.block.number + 2
+    assert all(receipt_ok(r) for b in (second, third) for r in receipts_of(chain, b.block))
+    assert [pipeline.pool.get(tx.hash).deferrals for tx in later] == [1, 1]
+    assert [pipeline.pool.get(tx.hash).passes for tx in later] == [3, 3]  # simulation + 2 replays
     assert_all_settled(pipeline, hashes)
     forecast = DeployedContract(chain, interface, address)
     assert forecast.call("predictionCount") == (2,)
     assert forecast.call("latestPrediction") == (71, 1)
-    # both blocks equal INLINE execution, and a model-free replica accepts them
-    for built in (first, second):
+    # every block equals INLINE execution, and a model-free replica accepts them
+    for built in (first, second, third):
         twin_block, _ = mine_inline_like(twin, built.block)
         assert twin_block.header == built.block.header
-    Replica(chain).sync({b.block.number: b.records for b in (first, second)})
+    Replica(chain).sync({b.block.number: b.records for b in (first, second, third)})
 
 
 def _tamper_digests(pipeline, tx_hash):
@@ -279,3 +296,21 @@ def test_a_senders_queue_larger_than_a_block_waits_instead_of_being_rejected(fix
     assert len(blocks) >= 2
     assert all(pipeline.pool.status(h).state is TxState.INCLUDED for h in hashes)
     assert forecast.call("predictionCount") == (34,)
+
+
+def test_a_single_round_tx_costs_two_evm_passes(world):
+    """One simulation captures the request; once its result is in, the tx is ready without a
+    confirming simulation, and the replay is the second and last pass."""
+    chain, twin, contracts = world
+    forecast = contracts["forecast"]
+    pipeline = Pipeline(chain, NODE_KEY)
+    txs = [sign_call(chain, forecast, "forecast", FEATURES, sender=s) for s in (1, 2, 3)]
+    txs.append(sign_call(chain, forecast, "forecast", FEATURES, sender=1, nonce=1))
+    for tx in txs:
+        pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    assert {t.hash for t in built.block.transactions} == {t.hash for t in txs}
+    assert [pipeline.pool.get(t.hash).passes for t in txs] == [2, 2, 2, 2]
+    assert pipeline.passes_per_included_tx() == 2.0
+    twin_block, _ = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header

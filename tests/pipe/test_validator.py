@@ -51,7 +51,12 @@ def source(fixture_store, cids):
         sign(dependent, "chain", cids["linear_regression"], cids["log_model"], "x", "y", FEATURES, sender=2, tip=2),
         sign(caller, "infer", call_for(cids["log_model"], tensor([-1], (1, 1))), sender=3, tip=1),
     ]
-    for tx in txs:
+    # the dependent tx first: its replay finds its second request (nothing is sealed), so all
+    # three are ready together afterwards
+    pipeline.submit(txs[1])
+    pipeline.prepare()
+    assert pipeline.build_block(seal_empty=False).block is None
+    for tx in (txs[0], txs[2]):
         pipeline.submit(tx)
     (built,) = pipeline.run_until_idle()
     assert [t.hash for t in built.block.transactions] == [t.hash for t in txs]
