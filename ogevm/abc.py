@@ -1,17 +1,18 @@
 """The interfaces between ogevm's stages, each method with its contract.
 
 Implementations: results providers in :mod:`ogevm.precompile.modes`; executor backends in
-:mod:`ogevm.pipe.executor` and :mod:`ogevm.pipe.ray_backend`.
+:mod:`ogevm.pipe.executor` and :mod:`ogevm.pipe.ray_backend`; simulators in
+:mod:`ogevm.pipe.simulation`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ogevm.models.store import ModelInfo
-from ogevm.records import InferenceRequest, InferenceResult
+from ogevm.records import InferenceRequest, InferenceResult, RequestId
 
 if TYPE_CHECKING:
     from ogevm.pipe.worker import Job, WorkerIdentity
@@ -57,6 +58,23 @@ class ExecutorBackend(ABC):
     @abstractmethod
     def identities(self) -> list[WorkerIdentity]:
         """Every worker's signing identity: each must be registered before its results count."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the workers."""
+
+
+class Simulator(ABC):
+    """Where the pool's CAPTURE simulation runs: this process, worker processes, Ray actors."""
+
+    @abstractmethod
+    def simulate(self, runs: Sequence[tuple[Sequence, Mapping[RequestId, InferenceResult]]]) -> list[list]:
+        """For each run (a sender's transactions in nonce order, the results known for them),
+        per transaction: ``(requests it made, None)``, or ``((), reason)`` when it cannot be
+        applied on the head state (the run's later transactions then depend on it).
+
+        Simulates on the chain's current head; never fails for a bad transaction.
+        """
 
     @abstractmethod
     def close(self) -> None:

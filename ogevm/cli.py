@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--workers", type=int, default=2, help="inference workers (threads, or Ray actors)")
     node.add_argument("--executor", choices=("threads", "ray"), default="threads",
                       help="where inference runs: this process's threads, or Ray actors (the ray extra)")
+    node.add_argument("--sim-workers", type=int, metavar="N",
+                      help="simulation worker processes (Ray actors with --executor ray); "
+                           "default one per core beyond the first, 0 = simulate in the node process")
     node.add_argument("--ray-address", default="auto", metavar="ADDRESS",
                       help="Ray cluster to join (host:6379, ray://host:10001); auto starts a local one")
     node.add_argument("--ray-num-cpus", type=float, default=1.0, help="CPUs each Ray worker reserves")

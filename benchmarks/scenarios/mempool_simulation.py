@@ -40,7 +40,8 @@ from benchmarks.common import (
     target,
 )
 from ogevm.pipe.executor import local_executor
-from ogevm.pipe.pipeline import SIMULATION_GAS_LIMIT, Pipeline
+from ogevm.pipe.pipeline import Pipeline
+from ogevm.pipe.simulation import SIMULATION_GAS_LIMIT
 
 TITLE = "Mempool simulation: CAPTURE vs raw py-evm"
 SIZES = {

@@ -9,6 +9,7 @@ ready, so a slow inference never holds back other transactions. Calls run INLINE
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from eth.db.atomic import AtomicDB
 from eth.exceptions import TransactionNotFound
 
-from ogevm.abc import ExecutorBackend
+from ogevm.abc import ExecutorBackend, Simulator
 from ogevm.errors import OgevmError, TransactionRejected
 from ogevm.models.store import ModelStore
 from ogevm.node.leveldb import LevelDB
@@ -28,8 +29,10 @@ from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
 from ogevm.pipe.worker import InferenceWorker, WorkerIdentity
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline, default_prover
+from ogevm.pipe.simulation import LocalSimulator, WorkerSimulator, process_workers, ray_workers
 from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.chain import DevChain
+from ogevm.vm.recording_db import RecordingDB
 
 log = logging.getLogger("ogevm.node")
 
@@ -57,6 +60,10 @@ class NodeConfig:
     ``executor`` is ``"threads"`` (``workers`` threads of this process, one node identity)
     or ``"ray"`` (``workers`` Ray actors, one node identity each, on the cluster at
     ``ray_address``, each reserving ``ray_num_cpus`` and ``ray_num_gpus``).
+
+    ``sim_workers`` simulation workers run the pool's simulation (worker processes; Ray
+    actors with the Ray executor); ``None`` is one per core beyond the first, 0 simulates in
+    the node's own process.
     """
 
     data_dir: Path | None = None
@@ -67,6 +74,13 @@ class NodeConfig:
     ray_address: str = "auto"
     ray_num_cpus: float = 1.0
     ray_num_gpus: float = 0.0
+    sim_workers: int | None = None
+
+    def simulation_workers(self) -> int:
+        """How many simulation workers ``sim_workers`` asks for on this machine."""
+        if self.sim_workers is not None:
+            return self.sim_workers
+        return max(0, (os.cpu_count() or 1) - 1)
 
 
 class DevNode:
@@ -82,17 +96,21 @@ class DevNode:
             self.db = AtomicDB()
             models = ModelStore()
         self.storage = NodeStorage(self.db)
-        self.chain = DevChain(models, db=self.db, circuits=_circuit_store(config))
+        sim_workers = config.simulation_workers()
+        # with simulation workers, the chain's writes are recorded to keep their copies in sync
+        chain_db = RecordingDB(self.db) if sim_workers else self.db
+        self.chain = DevChain(models, db=chain_db, circuits=_circuit_store(config))
         if config.models_dir is not None:
             for path in sorted(Path(config.models_dir).glob("*.onnx")):
                 models.add_file(path)
         try:
             backend = _backend(config, self.chain)
+            simulator = _simulator(config, self.chain, chain_db, sim_workers)
         except Exception:
             self._close_db()
             raise
         executor = InferenceExecutor(backend, models)
-        self.pipeline = Pipeline(self.chain, executor=executor)
+        self.pipeline = Pipeline(self.chain, executor=executor, simulator=simulator)
         self.lock = threading.RLock()
         self._wake = threading.Event()
         self.pipeline.on_progress = self._wake.set
@@ -121,6 +139,7 @@ class DevNode:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.pipeline.executor.close()
+        self.pipeline.simulator.close()
         self._close_db()
 
     def _close_db(self) -> None:
@@ -245,6 +264,16 @@ def _backend(config: NodeConfig, chain: DevChain) -> ExecutorBackend:
         raise OgevmError(f"unknown executor {config.executor!r}: threads or ray")
     worker = InferenceWorker(chain.runtime, enclave=SimulatedEnclave(), prover=default_prover(chain))
     return ThreadPoolBackend(worker, config.workers)
+
+
+def _simulator(config: NodeConfig, chain: DevChain, db, workers: int) -> Simulator:
+    """Simulation workers as ``config`` asks: processes, Ray actors with the Ray executor,
+    or none (this process)."""
+    if not workers:
+        return LocalSimulator(chain)
+    vm_class, chain_id = chain.base_vm_class, chain.chain.chain_id
+    start = ray_workers(vm_class, chain_id) if config.executor == "ray" else process_workers(vm_class, chain_id)
+    return WorkerSimulator(chain, db, start, workers)
 
 
 def _circuit_store(config: NodeConfig):

@@ -16,7 +16,8 @@ from ogevm.node.server import RpcServer
 def run_node(args: argparse.Namespace, console: Console) -> None:
     config = NodeConfig(data_dir=None if args.in_memory else args.data_dir, block_time=args.block_time,
                         models_dir=args.models, workers=args.workers, executor=args.executor,
-                        ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, ray_num_gpus=args.ray_num_gpus)
+                        ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, ray_num_gpus=args.ray_num_gpus,
+                        sim_workers=args.sim_workers)
     node = DevNode(config).start()
     server = RpcServer(RpcMethods(node), args.host, args.port)
     _banner(node, config, console)
@@ -52,6 +53,9 @@ def _banner(node: DevNode, config: NodeConfig, console: Console) -> None:
     console.print(f"\nInference precompile: 0x{'0' * 38}f4   node registry: 0x{'0' * 36}f4f4")
     where = "threads" if config.executor == "threads" else f"Ray actors ({config.ray_address})"
     console.print(f"\nInference workers: {config.workers} {where}")
+    simulators = config.simulation_workers()
+    kind = "processes" if config.executor == "threads" else "Ray actors"
+    console.print(f"Simulation workers: {f'{simulators} {kind}' if simulators else 'none (the node process)'}")
     for identity in node.identities:
         console.print(f"  node 0x{identity.node.hex()}   TEE enclave 0x{identity.enclave.hex()}", highlight=False)
     console.print("  [yellow]TEE enclaves are SIMULATED: no enclave hardware; attested by the development "

@@ -20,9 +20,12 @@ Responsibilities, one module each:
 * ``mempool`` – per-sender nonce queues, replacement (+10%), eviction, and the
   lifecycle every accepted tx goes through: pending, simulated, inferring, ready,
   included; or deferred, rejected with a reason.
-* ``pipeline`` – the rounds: simulate each sender's executable txs on the pending
-  state (CAPTURE; known results replayed, unknown ones captured), execute what is
-  missing, repeat until nothing new is asked for (bounded); then build.
+* ``simulation`` – where the CAPTURE simulation runs: this process, or workers (processes
+  or Ray actors) holding a copy of the chain database kept in sync by each block's changes.
+* ``pipeline`` – the rounds: simulate each sender's new txs on the pending state
+  (CAPTURE; known results replayed, unknown ones captured), execute what is missing; a
+  tx is ready when each of its requests has a result, and the builder's replay hands
+  back any request it still misses (bounded rounds); then build.
 * ``executor`` – plans requests into jobs (requests for one model stacked into one
   onnxruntime call) and runs them on a pluggable backend: this process's threads by
   default, or Ray actors (``ray_backend``) on several machines.

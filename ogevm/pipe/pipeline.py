@@ -7,7 +7,6 @@ used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a b
 
 from __future__ import annotations
 
-import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -15,21 +14,17 @@ from dataclasses import dataclass
 from eth.abc import SignedTransactionAPI
 from eth_keys import keys
 
-from ogevm.errors import ExecutorUnavailable, InvalidTransaction
+from ogevm.abc import Simulator
+from ogevm.errors import ExecutorUnavailable
 from ogevm.verify.registry import register_nodes
 from ogevm.pipe.admission import AdmissionRules
 from ogevm.pipe.builder import BlockBuilder, BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TERMINAL, PoolEntry, PoolLimits, TxPool, TxState
-from ogevm.precompile.modes import CaptureProvider
-from ogevm.vm.blocks import PendingBlock
+from ogevm.pipe.simulation import LocalSimulator
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.chain import DevChain
 
-log = logging.getLogger("ogevm.pipe")
-
-#: Simulations are not blocks: a sender's whole queue runs in one, whatever its gas.
-SIMULATION_GAS_LIMIT = 2**62
 
 
 def default_prover(chain: DevChain):
@@ -61,10 +56,13 @@ class Pipeline:
     """PIPE on ``chain``: its models feed the executor, its chain receives the blocks."""
 
     def __init__(self, chain: DevChain, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
-                 executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig()) -> None:
+                 executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig(),
+                 simulator: Simulator | None = None) -> None:
         self.chain = chain
         self.config = config
         self.executor = executor or local_executor(chain.runtime, node_key, prover=default_prover(chain))
+        #: Where simulations run: this thread by default (see :mod:`ogevm.pipe.simulation`).
+        self.simulator = simulator or LocalSimulator(chain)
         head = chain.head
         self.pool = TxPool(AdmissionRules(chain.chain.chain_id, head.gas_limit), config.pool)
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
@@ -190,10 +188,13 @@ class Pipeline:
             runs = list(self.pool.executable(state.get_nonce))
             stale = [(run, {rid: rec.result for e in run for rid, rec in e.records.items()})
                      for run in runs if not all(entry.simulated for entry in run)]
-        outcomes = [(run, self._simulate_run(run, known)) for run, known in stale]
+        outcomes = self.simulator.simulate([([e.tx for e in run], known) for run, known in stale])
         with self.pool.lock:
-            for run, outcome in outcomes:
+            for (run, _), outcome in zip(stale, outcomes):
+                applied = True
                 for entry, (requests, rejection) in zip(run, outcome):
+                    entry.passes += applied
+                    applied = applied and rejection is None
                     if entry.state in TERMINAL:
                         continue
                     if rejection is not None:
@@ -215,30 +216,6 @@ class Pipeline:
                     else:
                         self.pool.set_state(entry, TxState.READY)
         return missing
-
-    def _simulate_run(self, run: list[PoolEntry], known: dict) -> list[tuple[tuple, str | None]]:
-        """Per tx of ``run``: the requests it made, or why it is rejected. Simulation stops at
-        the first tx that cannot be applied (its sender's later txs depend on it).
-        ``known`` are the results of earlier rounds."""
-        try:
-            provider = CaptureProvider(self.chain.models, known)
-            # A sender's queue may hold more gas than one block: simulate it as one sequence.
-            pending = PendingBlock(self.chain.chain, self.chain.base_vm_class.with_provider(provider),
-                                   gas_limit=SIMULATION_GAS_LIMIT)
-            outcome: list[tuple[tuple, str | None]] = []
-            for position, entry in enumerate(run):
-                entry.passes += 1
-                try:
-                    pending.apply(entry.tx)
-                except InvalidTransaction as exc:
-                    outcome.append(((), str(exc)))
-                    outcome += [((), f"depends on rejected tx 0x{entry.hash.hex()}")] * (len(run) - position - 1)
-                    return outcome
-                outcome.append((tuple(provider.requests.get(entry.hash, ())), None))
-            return outcome
-        except Exception as exc:  # a bug met by one sender's txs must not stop the others
-            log.exception("simulation of 0x%s's transactions failed", run[0].sender.hex())
-            return [((), f"internal error while simulating: {type(exc).__name__}")] * len(run)
 
     # --- blocks ---------------------------------------------------------------------
     def build_block(self, timestamp: int | None = None, before_seal=None, seal_empty: bool = True) -> BuiltBlock:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from eth.db.atomic import AtomicDB
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +26,10 @@ from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
+from ogevm.pipe.simulation import WorkerSimulator, process_workers
 from ogevm.verify.registry import register_nodes
 from ogevm.vm.chain import DevChain
+from ogevm.vm.recording_db import RecordingDB
 
 from pipe_helpers import (
     GAS,
@@ -64,9 +67,11 @@ class World:
 
     CONTRACTS = ("forecast_linear", "forecast_mlp", "caller", "dependent")
 
-    def __init__(self, store, cids, executor) -> None:
+    def __init__(self, store, cids, executor, simulation_workers: int = 0) -> None:
         self.store, self.cids = store, cids
         self.executor = executor
+        self.simulation_workers = simulation_workers
+        self.simulator = None
         self.reset()
 
     def reset(self) -> None:
@@ -76,7 +81,14 @@ class World:
             ("InferenceCaller", ()),
             ("DependentInference", ()),
         ]
-        self.chain, self.twin = DevChain(self.store), DevChain(self.store)
+        db = RecordingDB(AtomicDB())
+        self.chain, self.twin = DevChain(self.store, db=db), DevChain(self.store)
+        if self.simulator is not None:
+            self.simulator.close()
+        if self.simulation_workers:  # worker processes following the chain's database
+            chain_id = self.chain.chain.chain_id
+            self.simulator = WorkerSimulator(self.chain, db, process_workers(self.chain.base_vm_class, chain_id),
+                                             self.simulation_workers)
         register_nodes(self.chain, self.executor.identities())  # the twin imports those blocks
         for number in range(1, self.chain.head.block_number + 1):
             self.twin.chain.import_block(self.chain.chain.get_canonical_block_by_number(number))
@@ -112,19 +124,22 @@ class World:
                                max_fee_per_gas=(10 + spec["tip"]) * GWEI)
 
 
-@pytest.fixture(scope="module", params=["threads", "ray"])
+@pytest.fixture(scope="module", params=["threads", "ray", "simulation-processes"])
 def world(request, fixture_store, cids):
-    """The same properties with each executor backend: this process's threads, Ray actors."""
-    if request.param == "threads":
-        executor = local_executor(ModelRuntime(fixture_store), NODE_KEY, 2, max_batch=8)
-    else:
+    """The same properties with each executor backend (this process's threads, Ray actors),
+    and with the simulation on two worker processes."""
+    if request.param == "ray":
         request.getfixturevalue("ray_cluster")
         from ogevm.pipe.ray_backend import RayBackend, WorkerGroup
 
         executor = InferenceExecutor(RayBackend(fixture_store, groups=(WorkerGroup(2),)), fixture_store, max_batch=8)
-    world = World(fixture_store, cids, executor)
+    else:
+        executor = local_executor(ModelRuntime(fixture_store), NODE_KEY, 2, max_batch=8)
+    world = World(fixture_store, cids, executor, simulation_workers=2 if request.param == "simulation-processes" else 0)
     yield world
     executor.close()
+    if world.simulator is not None:
+        world.simulator.close()
 
 
 def forge(block, records):
@@ -163,7 +178,7 @@ def test_pipe_blocks_equal_inline_blocks_and_validate_without_models(world, mix,
         nonce = next_nonce.get(spec["sender"], chain.nonce(account))
         next_nonce[spec["sender"]] = nonce + 1
         txs.append(world.transaction(spec, nonce))
-    pipeline = Pipeline(chain, executor=world.executor)
+    pipeline = Pipeline(chain, executor=world.executor, simulator=world.simulator)
     for tx in data.draw(st.permutations(txs), label="submission order"):
         pipeline.submit(tx)
     blocks = pipeline.run_until_idle()

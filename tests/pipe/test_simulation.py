@@ -1,0 +1,151 @@
+"""Simulation on worker processes (and Ray actors): they follow the chain by the changes each
+block wrote, give the same outcomes as simulating in process, and a dead worker is replaced
+without losing a transaction."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from eth.db.atomic import AtomicDB
+
+from ogevm.fixtures import fixture_model
+from ogevm.models.store import ModelStore
+from ogevm.pipe.mempool import TxState
+from ogevm.pipe.pipeline import Pipeline
+from ogevm.pipe.simulation import LocalSimulator, SimulationWorker, WorkerSimulator, process_workers
+from ogevm.vm.chain import DevChain
+from ogevm.vm.recording_db import RecordingDB, apply_changes
+
+from pipe_helpers import FEATURES, GAS, NODE_KEY, Replica, assert_all_settled, deploy_all, mine_inline_like
+
+
+@pytest.fixture
+def recorded(fixture_store):
+    """A chain on a RecordingDB."""
+    db = RecordingDB(AtomicDB())
+    return DevChain(fixture_store, db=db), db
+
+
+def test_a_copy_that_applies_the_recorded_changes_has_the_same_chain(recorded):
+    chain, db = recorded
+    copy = AtomicDB()
+    apply_changes(copy, db.contents())
+    db.drain()
+    chain.send(1, chain.accounts[2].address, value=5)
+    changes = db.drain()
+    assert changes and db.drain() == {}
+    apply_changes(copy, changes)
+    follower = SimulationWorker(chain.base_vm_class, chain.chain.chain_id)
+    follower.load(copy.wrapped_db.kv_store)  # the copy holds everything a new worker needs
+    assert follower.chain.get_canonical_head() == chain.head
+    state = follower.chain.get_vm(follower.chain.get_canonical_head()).state
+    assert state.get_balance(chain.accounts[2].address) == chain.balance(chain.accounts[2].address)
+
+
+def test_an_aborted_batch_is_not_recorded(recorded):
+    _, db = recorded
+    db.drain()
+    with pytest.raises(RuntimeError):
+        with db.atomic_batch() as batch:
+            batch[b"key"] = b"value"
+            raise RuntimeError("abort")
+    assert db.drain() == {} and b"key" not in db
+    with db.atomic_batch() as batch:
+        batch[b"key"] = b"value"
+    assert db.drain() == {b"key": b"value"}
+
+
+def _forecast_txs(chain, forecast, senders=(1, 2, 3), per_sender=2):
+    data = forecast.interface.function("forecast").encode(FEATURES)
+    return [chain.sign(s, forecast.address, data, gas=GAS, nonce=chain.nonce(chain.accounts[s].address) + k)
+            for s in senders for k in range(per_sender)]
+
+
+@pytest.fixture
+def workers(recorded, cids):
+    """Two worker processes following the recorded chain, which has a forecast contract."""
+    chain, db = recorded
+    (forecast,) = deploy_all(chain, [("PriceForecast", (cids["linear_regression"], "x", "y"))])
+    simulator = WorkerSimulator(chain, db, process_workers(chain.base_vm_class, chain.chain.chain_id), 2)
+    yield chain, forecast, simulator
+    simulator.close()
+
+
+def test_workers_give_the_outcomes_of_simulating_in_process(workers):
+    chain, forecast, simulator = workers
+    txs = _forecast_txs(chain, forecast)
+    runs = [(txs[i:i + 2], {}) for i in range(0, len(txs), 2)]
+    bad = chain.sign(4, forecast.address, b"\x01\x02", gas=GAS, nonce=5)  # nonce gap: cannot be applied
+    runs.append(([bad], {}))
+    remote, local = simulator.simulate(runs), LocalSimulator(chain).simulate(runs)
+    assert [[(tuple(r.id for r in reqs), why) for reqs, why in o] for o in remote] == \
+           [[(tuple(r.id for r in reqs), why) for reqs, why in o] for o in local]
+    assert [[r.digest for r in reqs] for o in remote for reqs, _ in o] == \
+           [[r.digest for r in reqs] for o in local for reqs, _ in o]
+    assert "nonce" in remote[-1][0][1]
+
+
+def test_workers_follow_new_blocks_and_models(cids):
+    """A model added and a contract deployed after the workers started reach their copy."""
+    store = ModelStore()
+    store.add_file(fixture_model("linear_regression"))
+    db = RecordingDB(AtomicDB())
+    chain = DevChain(store, db=db)
+    simulator = WorkerSimulator(chain, db, process_workers(chain.base_vm_class, chain.chain.chain_id), 1)
+    try:
+        store.add_file(fixture_model("small_mlp"))
+        (later,) = deploy_all(chain, [("PriceForecast", (cids["small_mlp"], "x", "y"))])
+        tx = chain.sign(1, later.address, later.interface.function("forecast").encode([(1, 0)] * 8), gas=GAS)
+        ((requests, reason),), = simulator.simulate([([tx], {})])
+        assert reason is None and [r.model_cid for r in requests] == [cids["small_mlp"]]
+    finally:
+        simulator.close()
+
+
+def test_a_killed_worker_is_replaced_and_no_transaction_is_lost(workers, fixture_store):
+    chain, forecast, simulator = workers
+    twin = DevChain(fixture_store)
+    for number in range(1, chain.head.block_number + 1):
+        twin.chain.import_block(chain.chain.get_canonical_block_by_number(number))
+    pipeline = Pipeline(chain, NODE_KEY, simulator=simulator)
+    txs = _forecast_txs(chain, forecast)
+    for tx in txs:
+        pipeline.submit(tx)
+    os.kill(simulator.workers[0].process.pid, signal.SIGKILL)
+    simulator.workers[0].process.wait()
+    blocks = pipeline.run_until_idle()
+    assert simulator.restarts == 1
+    assert_all_settled(pipeline, [tx.hash for tx in txs])
+    assert all(pipeline.pool.status(tx.hash).state is TxState.INCLUDED for tx in txs)
+    assert pipeline.passes_per_included_tx() == 2.0
+    for built in blocks:
+        assert mine_inline_like(twin, built.block)[0].header == built.block.header
+    Replica(chain).sync({b.block.number: b.records for b in blocks})
+
+
+@pytest.mark.ray
+def test_ray_actors_run_the_same_worker_protocol(recorded, cids, ray_cluster):
+    from ogevm.pipe.simulation import ray_workers
+
+    chain, db = recorded
+    (forecast,) = deploy_all(chain, [("PriceForecast", (cids["linear_regression"], "x", "y"))])
+    simulator = WorkerSimulator(chain, db, ray_workers(chain.base_vm_class, chain.chain.chain_id, num_cpus=0.5), 2)
+    try:
+        pipeline = Pipeline(chain, NODE_KEY, simulator=simulator)
+        txs = _forecast_txs(chain, forecast)
+        for tx in txs:
+            pipeline.submit(tx)
+        ray_cluster.kill(simulator.workers[1].actor)
+        blocks = pipeline.run_until_idle()
+        assert simulator.restarts == 1
+        assert all(pipeline.pool.status(tx.hash).state is TxState.INCLUDED for tx in txs)
+        assert sum(len(b.block.transactions) for b in blocks) == len(txs)
+        # the next block's changes reach the actors: a contract deployed now is simulated there
+        (later,) = deploy_all(chain, [("PriceForecast", (cids["small_mlp"], "x", "y"))])
+        tx = chain.sign(1, later.address, later.interface.function("forecast").encode([(1, 0)] * 8), gas=GAS)
+        ((requests, reason),), = simulator.simulate([([tx], {})])
+        assert reason is None and [r.model_cid for r in requests] == [cids["small_mlp"]]
+    finally:
+        simulator.close()
