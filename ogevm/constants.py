@@ -39,6 +39,16 @@ GAS_ATTESTATION = 6_000
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 #: Most elements in one input or output tensor.
 MAX_TENSOR_ELEMENTS = 65_536
+#: Most elements of any tensor a model computes in one call, bounded from the call's input
+#: shapes before the model runs (64 MiB of float32).
+MAX_MODEL_TENSOR_ELEMENTS = 1 << 24
+#: A model run is stopped after max(MODEL_RUN_MIN_SECONDS, MODEL_RUN_BUDGET_FACTOR x the
+#: time its gas pays for at MODEL_RUN_NS_PER_GAS); the run then fails with an error result.
+MODEL_RUN_MIN_SECONDS = 1.0
+MODEL_RUN_BUDGET_FACTOR = 100
+#: Above the largest time per unit of gas measured by the gas_calibration benchmark
+#: (whole calls on a shared 2-core machine: at most ~60 ns per gas).
+MODEL_RUN_NS_PER_GAS = 100
 #: Highest rank of a tensor.
 MAX_TENSOR_RANK = 8
 #: Most tensors in one request (numbers and strings together).

@@ -14,4 +14,5 @@ SCENARIOS = (
     "validator",
     "verification",
     "ray_executor",
+    "gas_calibration",
 )

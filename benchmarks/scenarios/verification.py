@@ -182,7 +182,7 @@ def _zkml(chain, info, registry, timestamp, signer, proofs: int, on_run) -> dict
         proof, outputs = chain.circuits.prove(info.cid, request.feeds)
         result = InferenceResult(request.id, request.digest, output=zk_output(info, outputs))
         middle = time.perf_counter()
-        record = InferenceRecord(result, InferenceMode.ZKML, info.cid, signer.address, signer.sign(result),
+        record = InferenceRecord(result, InferenceMode.ZKML, info.cid, signer.address, signer.sign(result, proof),
                                  proof=proof)
         signed = time.perf_counter()
         verify_record(record, registry, timestamp)

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ogevm.abi.types import JsonScalar, ModelInput, ModelOutput
-from ogevm.constants import MAX_INPUT_TENSORS
+from ogevm.constants import MAX_INPUT_TENSORS, MAX_MODEL_TENSOR_ELEMENTS
 from ogevm.errors import InvalidInput, InvalidOutput
 from ogevm.models.store import ModelInfo, TensorSpec
 from ogevm.tensors import (
@@ -56,17 +56,41 @@ def bind_inputs(info: ModelInfo, model_input: ModelInput) -> dict[str, np.ndarra
 
 
 def samples(info: ModelInfo, model_input: ModelInput) -> int:
-    """How many samples a request asks for: its leading dimension when batchable, else 1."""
-    if not info.batchable:
+    """Rows of a request: the leading dimension of the first input when it is free, else 1.
+
+    A model without inputs, a fixed leading dimension or an empty batch counts one row.
+    """
+    first = info.inputs[0] if info.inputs else None
+    if first is None or not first.batch_dimension:
         return 1
-    first = info.inputs[0].name
-    for tensor in model_input.numbers:
-        if tensor.name == first:
-            return max(1, tensor.shape[0]) if tensor.shape else 1
+    shapes = {tensor.name: tuple(tensor.shape) for tensor in model_input.numbers}
     for tensor in model_input.strings:
-        if tensor.name == first:
-            return max(1, len(tensor.values))
-    return 1
+        if tensor.name == first.name:
+            shapes[tensor.name] = _string_shape(first, len(tensor.values))
+    return _rows(info, shapes)
+
+
+def model_gas(info: ModelInfo, feeds: Feeds) -> int:
+    """Model gas of a call with these bound inputs (spec §2), known before the model runs.
+
+    Raises :class:`InvalidInput` when the largest tensor the model would compute at
+    these shapes exceeds ``MAX_MODEL_TENSOR_ELEMENTS``.
+    """
+    shapes = {name: array.shape for name, array in feeds.items()}
+    values = info.cost.symbol_values(shapes)
+    largest = info.cost.largest_tensor(values)
+    if largest > MAX_MODEL_TENSOR_ELEMENTS:
+        raise InvalidInput(
+            f"the model would compute a tensor of {largest} elements at these input shapes; "
+            f"the limit is {MAX_MODEL_TENSOR_ELEMENTS}"
+        )
+    return info.cost.gas(values, _rows(info, shapes))
+
+
+def _rows(info: ModelInfo, shapes: Mapping[str, tuple[int, ...]]) -> int:
+    first = info.inputs[0] if info.inputs else None
+    shape = shapes.get(first.name) if first is not None and first.batch_dimension else None
+    return max(1, shape[0]) if shape else 1
 
 
 def encode_outputs(info: ModelInfo, values: list[Any]) -> ModelOutput:

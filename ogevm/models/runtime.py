@@ -1,17 +1,23 @@
-"""Running models: an LRU cache of onnxruntime sessions and the encoded result of a run."""
+"""Running models: an LRU cache of onnxruntime sessions, a watchdog that stops runs past
+their time budget, and the encoded result of a run."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
+import time
 from collections import OrderedDict
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import numpy as np
 import onnxruntime as ort
 
 from ogevm.abi.types import ModelOutput
+from ogevm.constants import MODEL_RUN_BUDGET_FACTOR, MODEL_RUN_MIN_SECONDS, MODEL_RUN_NS_PER_GAS
 from ogevm.errors import ModelExecutionError
-from ogevm.models.binding import Feeds, encode_outputs
+from ogevm.models.binding import Feeds, encode_outputs, model_gas
 from ogevm.models.store import ModelInfo, ModelStore, session_options
 
 
@@ -21,13 +27,18 @@ class ModelRuntime:
     Sessions use one intra-op thread each (parallelism comes from the caller's pool);
     ``run`` is safe from several threads, onnxruntime releases the GIL while it runs.
     ``providers`` are onnxruntime's execution providers, in order of preference.
+    ``min_seconds`` and ``budget_factor`` set the time budget of a run (:meth:`time_budget`).
     """
 
     def __init__(self, store: ModelStore, capacity: int = 32,
-                 providers: Sequence[str] = ("CPUExecutionProvider",)) -> None:
+                 providers: Sequence[str] = ("CPUExecutionProvider",),
+                 min_seconds: float = MODEL_RUN_MIN_SECONDS,
+                 budget_factor: float = MODEL_RUN_BUDGET_FACTOR) -> None:
         self.store = store
         self.capacity = capacity
         self.providers = list(providers)
+        self.min_seconds = min_seconds
+        self.budget_factor = budget_factor
         self._sessions: OrderedDict[str, ort.InferenceSession] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -48,11 +59,31 @@ class ModelRuntime:
                 self._sessions.popitem(last=False)
         return session
 
+    def time_budget(self, info: ModelInfo, feeds: Feeds) -> float:
+        """Seconds a run may take: ``max(min_seconds, budget_factor x time its gas pays for)``.
+
+        Raises :class:`~ogevm.errors.InvalidInput` over the model's tensor-size limit.
+        """
+        paid_seconds = model_gas(info, feeds) * MODEL_RUN_NS_PER_GAS / 1e9
+        return max(self.min_seconds, self.budget_factor * paid_seconds)
+
     def run_raw(self, info: ModelInfo, feeds: Feeds) -> list:
-        """What onnxruntime returns for ``feeds``. Raises :class:`ModelExecutionError`."""
+        """What onnxruntime returns for ``feeds``. Raises :class:`ModelExecutionError`.
+
+        A run past its :meth:`time_budget` is stopped and fails the same way, with a
+        reason that says so.
+        """
+        budget = self.time_budget(info, feeds)
+        options = ort.RunOptions()
         try:
-            return self.session(info.cid).run(None, dict(feeds))
+            session = self.session(info.cid)
+            with _WATCHDOG.watching(options, budget):
+                return session.run(None, dict(feeds), options)
         except Exception as exc:  # onnxruntime's own exception types are not exported
+            if options.terminate:
+                raise ModelExecutionError(
+                    f"model execution stopped: it ran past its time budget of {budget:.3g} s"
+                ) from exc
             # The reason can end up in contract state: keep it free of version-specific text.
             raise ModelExecutionError("model execution failed: onnxruntime rejected the input") from exc
 
@@ -65,8 +96,70 @@ class ModelRuntime:
         return encode_outputs(info, self.run_raw(info, feeds))
 
 
-def stack_feeds(info: ModelInfo, batch: list[Feeds]) -> tuple[dict[str, np.ndarray], list[int]]:
-    """Concatenate several requests' feeds along the leading dimension; return their sizes."""
+class _Watchdog:
+    """One daemon thread that sets ``terminate`` on the run options of runs past their deadline.
+
+    onnxruntime checks the flag between nodes, so a stopped run ends at the next node.
+    Cheaper than a timer thread per run, which would cost more than a small model's run.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._deadlines: list[tuple[float, int]] = []
+        self._running: dict[int, ort.RunOptions] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watching(self, options: ort.RunOptions, seconds: float) -> Iterator[None]:
+        """Terminate the run using ``options`` if it is still running after ``seconds``."""
+        run_id = next(self._ids)
+        deadline = time.monotonic() + seconds
+        with self._condition:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="ogevm-run-watchdog", daemon=True)
+                self._thread.start()
+            self._running[run_id] = options
+            heapq.heappush(self._deadlines, (deadline, run_id))
+            if self._deadlines[0][1] == run_id:
+                self._condition.notify()
+        try:
+            yield
+        finally:
+            with self._condition:
+                del self._running[run_id]
+                if len(self._deadlines) > 2 * len(self._running) + 64:  # drop finished runs
+                    self._deadlines = [(d, i) for d, i in self._deadlines if i in self._running]
+                    heapq.heapify(self._deadlines)
+
+    def _watch(self) -> None:
+        with self._condition:
+            while True:
+                if not self._deadlines:
+                    self._condition.wait()
+                    continue
+                deadline, run_id = self._deadlines[0]
+                now = time.monotonic()
+                if deadline > now:
+                    self._condition.wait(deadline - now)
+                    continue
+                heapq.heappop(self._deadlines)
+                options = self._running.get(run_id)
+                if options is not None:
+                    options.terminate = True
+
+
+_WATCHDOG = _Watchdog()
+
+
+def stack_feeds(info: ModelInfo, batch: list[Feeds], size: int) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Concatenate several requests' feeds along the leading dimension, padded to ``size`` rows
+    with copies of the last row (so the run has a verified shape; their outputs are dropped);
+    return each request's row count."""
     sizes = [len(feeds[info.inputs[0].name]) for feeds in batch]
-    stacked = {spec.name: np.concatenate([f[spec.name] for f in batch]) for spec in info.inputs}
+    padding = size - sum(sizes)
+    stacked = {}
+    for spec in info.inputs:
+        arrays = [feeds[spec.name] for feeds in batch]
+        stacked[spec.name] = np.concatenate([*arrays, np.repeat(arrays[-1][-1:], padding, axis=0)])
     return stacked, sizes

@@ -9,7 +9,7 @@ A validator only needs the catalogue (``ModelInfo`` by CID), never the bytes.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -18,8 +18,9 @@ import onnxruntime as ort
 
 from ogevm.constants import MAX_MODEL_BYTES
 from ogevm.errors import InvalidModel, ModelIntegrityError, ModelNotFound, ModelStoreError, ModelTooLarge
+from ogevm.models.batching import measured_batch_sizes, row_mixing
 from ogevm.models.cid import compute_cid, verify_cid
-from ogevm.models.cost import model_gas_per_sample
+from ogevm.models.cost import ModelCost, analyse_model
 
 # Failures are reported as revert reasons; keep onnxruntime's own log off stderr.
 ort.set_default_logger_severity(4)
@@ -50,14 +51,21 @@ class ModelInfo:
     size: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    #: Work and largest tensor as functions of a call's input shapes (charged per call).
+    cost: ModelCost
+    #: Model gas of one row at the smallest shapes (every free dimension 1), for display.
     gas_per_sample: int
+    #: Why one request's rows could change another's when stacked (None: they cannot); from
+    #: the graph alone, so every node agrees (:func:`~ogevm.models.batching.row_mixing`).
+    row_mixing: str | None
+    #: Stack sizes this node verified bit-identical to runs alone (empty: never stacked).
+    #: A measurement of the local onnxruntime, so not part of the entry's identity.
+    batch_sizes: tuple[int, ...] = field(compare=False)
 
     @property
     def batchable(self) -> bool:
-        """Requests can be stacked along a symbolic leading dimension of every tensor."""
-        return all(spec.batch_dimension for spec in self.inputs) and all(
-            spec.batch_dimension or not spec.type.startswith("tensor(") for spec in self.outputs
-        )
+        """Rows are independent: requests may be stacked at the verified ``batch_sizes``."""
+        return self.row_mixing is None
 
     def input(self, name: str) -> TensorSpec | None:
         """The input spec called ``name``, if any."""
@@ -89,16 +97,24 @@ def inspect_model(data: bytes, max_bytes: int = MAX_MODEL_BYTES) -> ModelInfo:
         raise InvalidModel(f"not a valid ONNX model: {_first_line(exc)}") from exc
     if not model.graph.node:
         raise InvalidModel("not a valid ONNX model: the graph has no nodes")
+    cost = analyse_model(model)
     try:
         session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own unexported exception types
         raise InvalidModel(f"onnxruntime cannot load the model: {_first_line(exc)}") from exc
+    inputs = tuple(_spec(arg) for arg in session.get_inputs())
+    cid = compute_cid(data)
+    mixing = row_mixing(model)
+    batch_sizes = () if mixing else measured_batch_sizes(cid, lambda feeds: session.run(None, feeds), inputs)
     return ModelInfo(
-        cid=compute_cid(data),
+        cid=cid,
         size=len(data),
-        inputs=tuple(_spec(arg) for arg in session.get_inputs()),
+        inputs=inputs,
         outputs=tuple(_spec(arg) for arg in session.get_outputs()),
-        gas_per_sample=model_gas_per_sample(model),
+        cost=cost,
+        gas_per_sample=cost.gas(cost.minimal_values(), rows=1),
+        row_mixing=mixing,
+        batch_sizes=batch_sizes,
     )
 
 

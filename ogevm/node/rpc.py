@@ -1,14 +1,15 @@
 """JSON-RPC methods of the dev node: the standard ``eth_*`` set clients need, and ``og_*``.
 
-Each method takes the JSON ``params`` list and returns JSON-ready values; bad params
-raise :class:`RpcError` with code -32602, reverts code 3 with the revert data, as
-anvil and geth answer. Documented in ``docs/RPC.md``.
+Each method declares its params (``ogevm.node.params``), receives them parsed and returns
+JSON-ready values; a bad param is code -32602 naming it, a revert code 3 with the revert
+data, as anvil and geth answer. Documented in ``docs/RPC.md``.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+from dataclasses import replace
 from typing import Any, Callable
 
 import rlp
@@ -21,7 +22,9 @@ from eth_utils import keccak
 from ogevm import __version__
 from ogevm.abi.codec import decode_revert_reason
 from ogevm.errors import ModelStoreError, OgevmError, TransactionRejected, ZkmlUnsupported
+from ogevm.node import params
 from ogevm.node.node import DevNode
+from ogevm.node.params import BlockRef, CallArgs, LogFilter, Param, ParamError, takes
 from ogevm.pipe.admission import floor_gas
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.vm.calls import CALL_GAS, execute_call
@@ -56,61 +59,6 @@ def data(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-def parse_data(value: Any, name: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise RpcError(INVALID_PARAMS, f"{name} must be 0x-prefixed hex")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"{name} is not valid hex") from exc
-
-
-def parse_qty(value: Any, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise RpcError(INVALID_PARAMS, f"{name} must be a 0x-prefixed hex quantity")
-    try:
-        return int(value, 16)
-    except ValueError as exc:
-        raise RpcError(INVALID_PARAMS, f"{name} is not a hex quantity") from exc
-
-
-def parse_address(value: Any, name: str = "address") -> bytes:
-    raw = parse_data(value, name)
-    if len(raw) != 20:
-        raise RpcError(INVALID_PARAMS, f"{name} must be 20 bytes")
-    return raw
-
-
-def parse_hash(value: Any, name: str = "hash") -> bytes:
-    raw = parse_data(value, name)
-    if len(raw) != 32:
-        raise RpcError(INVALID_PARAMS, f"{name} must be 32 bytes")
-    return raw
-
-
-def _param(params: list, index: int, name: str, default: Any = ...) -> Any:
-    if index < len(params) and params[index] is not None:
-        return params[index]
-    if default is ...:
-        raise RpcError(INVALID_PARAMS, f"missing parameter {index}: {name}")
-    return default
-
-
-def _object(value: Any, name: str) -> dict:
-    if not isinstance(value, dict):
-        raise RpcError(INVALID_PARAMS, f"{name} must be an object")
-    return value
-
-
-def _filter_id(params: list) -> str:
-    filter_id = _param(params, 0, "filterId")
-    if not isinstance(filter_id, str):
-        raise RpcError(INVALID_PARAMS, "filterId must be a hex string")
-    return filter_id
-
-
 def record_json(record: InferenceRecord) -> dict:
     """An inference record as ``og_getInferenceRecords`` returns it (exact decimals)."""
     from ogevm.tensors import number_to_decimal
@@ -135,8 +83,17 @@ def record_json(record: InferenceRecord) -> dict:
     }
 
 
+ADDRESS = Param("address", params.address)
+BLOCK = Param("block", params.block, "latest")
+TX_HASH = Param("hash", params.hash32)
+FULL = Param("fullTransactions", params.boolean, False)
+FILTER_ID = Param("filterId", params.string)
+CALL = Param("transaction", params.call_object)
+
+
 class RpcMethods:
-    """The method table of a :class:`DevNode`."""
+    """The method table of a :class:`DevNode`. Each ``rpc_`` method declares its params
+    (:func:`ogevm.node.params.takes`) and receives them parsed."""
 
     def __init__(self, node: DevNode) -> None:
         self.node = node
@@ -144,61 +101,66 @@ class RpcMethods:
         self._filters: dict[str, dict] = {}
         self._filter_ids = itertools.count(1)
         self._filter_lock = threading.Lock()
-        self.table: dict[str, Callable[[list], Any]] = {
+        self.table: dict[str, Callable[..., Any]] = {
             name[len("rpc_"):]: getattr(self, name) for name in dir(self) if name.startswith("rpc_")
         }
 
-    def call(self, method: str, params: Any) -> Any:
-        """Dispatch ``method``. Raises :class:`RpcError`."""
+    def call(self, method: str, values: Any) -> Any:
+        """Dispatch ``method`` with the JSON params ``values``. Raises :class:`RpcError`."""
         handler = self.table.get(method)
         if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
-        if params is None:
-            params = []
-        if not isinstance(params, list):
-            raise RpcError(INVALID_PARAMS, "params must be an array")
-        return handler(params)
+        if values is None:
+            values = []
+        if not isinstance(values, list):
+            raise RpcError(INVALID_PARAMS, "invalid params: params must be an array")
+        try:
+            return handler(*params.parse_params(getattr(handler, "params", ()), values))
+        except ParamError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params: {exc}") from exc
 
     # --- chain ------------------------------------------------------------------
-    def rpc_web3_clientVersion(self, params):
+    def rpc_web3_clientVersion(self):
         return f"ogevm/{__version__}"
 
-    def rpc_web3_sha3(self, params):
-        return data(keccak(parse_data(_param(params, 0, "data"), "data")))
+    @takes(Param("data", params.data))
+    def rpc_web3_sha3(self, payload):
+        return data(keccak(payload))
 
-    def rpc_net_version(self, params):
+    def rpc_net_version(self):
         return str(self.chain.chain.chain_id)
 
-    def rpc_net_listening(self, params):
+    def rpc_net_listening(self):
         return True
 
-    def rpc_eth_chainId(self, params):
+    def rpc_eth_chainId(self):
         return qty(self.chain.chain.chain_id)
 
-    def rpc_eth_syncing(self, params):
+    def rpc_eth_syncing(self):
         return False
 
-    def rpc_eth_mining(self, params):
+    def rpc_eth_mining(self):
         return True
 
-    def rpc_eth_accounts(self, params):
+    def rpc_eth_accounts(self):
         return [account.checksum_address for account in self.chain.accounts]
 
-    def rpc_eth_blockNumber(self, params):
+    def rpc_eth_blockNumber(self):
         return qty(self.chain.head.block_number)
 
-    def rpc_eth_gasPrice(self, params):
+    def rpc_eth_gasPrice(self):
         return qty(self._next_base_fee() + DEFAULT_PRIORITY_FEE)
 
-    def rpc_eth_maxPriorityFeePerGas(self, params):
+    def rpc_eth_maxPriorityFeePerGas(self):
         return qty(DEFAULT_PRIORITY_FEE)
 
-    def rpc_eth_feeHistory(self, params):
-        count = min(parse_qty(_param(params, 0, "blockCount"), "blockCount"), 1024)
+    @takes(Param("blockCount", params.uint64), Param("newestBlock", params.block, "latest"),
+           Param("rewardPercentiles", params.percentiles, ()))
+    def rpc_eth_feeHistory(self, count, newest_block, percentiles):
         if count < 1:
-            raise RpcError(INVALID_PARAMS, "blockCount must be at least 1")
-        newest = self._header(_param(params, 1, "newestBlock", "latest")).block_number
-        percentiles = _param(params, 2, "rewardPercentiles", [])
+            raise ParamError("blockCount", "must be at least 1")
+        count = min(count, 1024)
+        newest = self._header(newest_block, "newestBlock").block_number
         oldest = max(0, newest - count + 1)
         headers = [self.chain.chain.get_canonical_block_header_by_number(n) for n in range(oldest, newest + 1)]
         next_fee = self.chain.base_vm_class.create_header_from_parent(headers[-1]).base_fee_per_gas
@@ -212,90 +174,62 @@ class RpcMethods:
         return result
 
     # --- state ------------------------------------------------------------------------
-    def rpc_eth_getBalance(self, params):
-        address = parse_address(_param(params, 0, "address"))
-        return qty(self._state(_param(params, 1, "block", "latest")).get_balance(address))
+    @takes(ADDRESS, BLOCK)
+    def rpc_eth_getBalance(self, address, block):
+        return qty(self._state(block).get_balance(address))
 
-    def rpc_eth_getTransactionCount(self, params):
-        address = parse_address(_param(params, 0, "address"))
-        tag = _param(params, 1, "block", "latest")
-        nonce = self._state(tag).get_nonce(address)
-        if tag == "pending":
+    @takes(ADDRESS, BLOCK)
+    def rpc_eth_getTransactionCount(self, address, block):
+        nonce = self._state(block).get_nonce(address)
+        if block == "pending":
             nonce = self._pending_nonce(address, nonce)
         return qty(nonce)
 
-    def rpc_eth_getCode(self, params):
-        address = parse_address(_param(params, 0, "address"))
-        return data(self._state(_param(params, 1, "block", "latest")).get_code(address))
+    @takes(ADDRESS, BLOCK)
+    def rpc_eth_getCode(self, address, block):
+        return data(self._state(block).get_code(address))
 
-    def rpc_eth_getStorageAt(self, params):
-        address = parse_address(_param(params, 0, "address"))
-        slot = parse_qty(_param(params, 1, "position"), "position")
-        value = self._state(_param(params, 2, "block", "latest")).get_storage(address, slot)
-        return data(value.to_bytes(32, "big"))
+    @takes(ADDRESS, Param("slot", params.uint256), BLOCK)
+    def rpc_eth_getStorageAt(self, address, slot, block):
+        return data(self._state(block).get_storage(address, slot).to_bytes(32, "big"))
 
-    def rpc_eth_call(self, params):
-        call = _param(params, 0, "transaction")
-        computation = self._execute(call, _param(params, 1, "block", "latest"))
+    @takes(CALL, BLOCK)
+    def rpc_eth_call(self, call, block):
+        computation = self._execute(call, block)
         if computation.is_error:
             raise self._revert(computation)
         return data(computation.output)
 
-    def rpc_eth_estimateGas(self, params):
-        call = _object(_param(params, 0, "transaction"), "transaction")
-        tag = _param(params, 1, "block", "latest")
-        cap = parse_qty(call.get("gas"), "gas") if call.get("gas") else self.chain.head.gas_limit
-        computation = self._execute({**call, "gas": qty(cap)}, tag)
-        if computation.is_error:
-            raise self._revert(computation)
-        intrinsic = _intrinsic_gas(call)
-        low = intrinsic + computation.get_gas_used() - min(computation.get_gas_refund(), computation.get_gas_used() // 5)
-        low = max(low, floor_gas(_payload(call)))
-        if self._succeeds(call, tag, low):  # the exact amount is enough (plain transfers: 21000)
-            return qty(low)
-        # the 63/64 rule can make the exact amount fail: search upwards, checking by execution
-        high = cap
-        candidate = min(high, low * 64 // 63 + 2_300)
-        if self._succeeds(call, tag, candidate):
-            high = candidate
-        while high - low > 1_000:
-            middle = (low + high) // 2
-            if self._succeeds(call, tag, middle):
-                high = middle
-            else:
-                low = middle
-        return qty(high)
+    @takes(CALL, BLOCK)
+    def rpc_eth_estimateGas(self, call, block):
+        return qty(self._estimate_gas(call, block))
 
     # --- transactions --------------------------------------------------------------------
-    def rpc_eth_sendRawTransaction(self, params):
-        raw = parse_data(_param(params, 0, "data"), "data")
-        try:
-            return data(self.node.send_raw_transaction(raw))
-        except TransactionRejected as exc:
-            raise RpcError(TX_REJECTED if "invalid raw" not in exc.reason else INVALID_PARAMS, exc.reason) from exc
+    @takes(Param("data", params.data))
+    def rpc_eth_sendRawTransaction(self, raw):
+        return self._send_raw(raw)
 
-    def rpc_eth_sendTransaction(self, params):
-        call = _param(params, 0, "transaction")
-        if not isinstance(call, dict) or "from" not in call:
-            raise RpcError(INVALID_PARAMS, "transaction needs a from address")
-        sender = parse_address(call["from"], "from")
-        account = next((a for a in self.chain.accounts if a.address == sender), None)
+    @takes(CALL)
+    def rpc_eth_sendTransaction(self, call):
+        if call.sender is None:
+            raise ParamError("transaction.from", "missing: eth_sendTransaction needs a from address")
+        account = next((a for a in self.chain.accounts if a.address == call.sender), None)
         if account is None:
-            raise RpcError(INVALID_PARAMS, "from is not one of this node's unlocked development accounts")
-        to = parse_address(call["to"], "to") if call.get("to") else None
-        payload = _payload(call)
-        value = parse_qty(call.get("value", "0x0"), "value")
-        gas = parse_qty(call["gas"], "gas") if call.get("gas") else parse_qty(self.rpc_eth_estimateGas([call]), "gas")
-        tip = parse_qty(call.get("maxPriorityFeePerGas", qty(DEFAULT_PRIORITY_FEE)), "maxPriorityFeePerGas")
-        max_fee = parse_qty(call["maxFeePerGas"], "maxFeePerGas") if call.get("maxFeePerGas") else \
-            2 * self._next_base_fee() + tip
-        nonce = parse_qty(call["nonce"], "nonce") if call.get("nonce") else \
-            self._pending_nonce(sender, self.chain.state().get_nonce(sender))
-        tx = self.chain.sign(account, to, payload, value, gas, nonce, max_fee, tip)
-        return self.rpc_eth_sendRawTransaction([data(tx.encode())])
+            raise ParamError("transaction.from", "not one of this node's unlocked development accounts")
+        gas = call.gas if call.gas is not None else self._estimate_gas(call, "latest")
+        if call.gas_price is not None:  # a legacy-style request: one price for both caps, as geth does
+            tip = max_fee = call.gas_price
+        else:
+            tip = call.tip if call.tip is not None else DEFAULT_PRIORITY_FEE
+            max_fee = call.max_fee if call.max_fee is not None else 2 * self._next_base_fee() + tip
+            tip = min(tip, max_fee)
+        nonce = call.nonce if call.nonce is not None else \
+            self._pending_nonce(call.sender, self.chain.state().get_nonce(call.sender))
+        tx = self.chain.sign(account, call.to, call.data, call.value, gas, nonce, max_fee, tip)
+        return self._send_raw(tx.encode())
 
-    def rpc_eth_getTransactionByHash(self, params):
-        tx_hash = parse_hash(_param(params, 0, "hash"))
+    @takes(TX_HASH)
+    def rpc_eth_getTransactionByHash(self, tx_hash):
         try:
             number, index = self.chain.chain.get_canonical_transaction_index(tx_hash)
         except TransactionNotFound:
@@ -306,8 +240,8 @@ class RpcMethods:
         block = self.chain.chain.get_canonical_block_by_number(number)
         return _tx_json(block.transactions[index], block, index)
 
-    def rpc_eth_getTransactionReceipt(self, params):
-        tx_hash = parse_hash(_param(params, 0, "hash"))
+    @takes(TX_HASH)
+    def rpc_eth_getTransactionReceipt(self, tx_hash):
         try:
             number, index = self.chain.chain.get_canonical_transaction_index(tx_hash)
         except TransactionNotFound:
@@ -317,51 +251,47 @@ class RpcMethods:
         return _receipt_json(block, index, receipts, self._log_offset(receipts, index))
 
     # --- blocks ---------------------------------------------------------------------------
-    def rpc_eth_getBlockByNumber(self, params):
-        tag = _param(params, 0, "block")
-        full = bool(_param(params, 1, "fullTransactions", False))
-        try:
-            header = self._header(tag)
-        except RpcError:
-            if isinstance(tag, str) and tag.startswith("0x"):
-                return None
-            raise
-        return _block_json(self.chain.chain.get_block_by_header(header), full)
+    @takes(Param("block", params.block), FULL)
+    def rpc_eth_getBlockByNumber(self, block, full):
+        if isinstance(block, int) and block > self.chain.head.block_number:
+            return None
+        return _block_json(self.chain.chain.get_block_by_header(self._header(block)), full)
 
-    def rpc_eth_getBlockByHash(self, params):
-        block_hash = parse_hash(_param(params, 0, "hash"))
-        full = bool(_param(params, 1, "fullTransactions", False))
+    @takes(Param("hash", params.hash32), FULL)
+    def rpc_eth_getBlockByHash(self, block_hash, full):
         try:
             return _block_json(self.chain.chain.get_block_by_hash(block_hash), full)
         except (BlockNotFound, HeaderNotFound):
             return None
 
-    def rpc_eth_getBlockTransactionCountByNumber(self, params):
-        return qty(len(self.chain.chain.get_block_by_header(self._header(_param(params, 0, "block"))).transactions))
+    @takes(Param("block", params.block))
+    def rpc_eth_getBlockTransactionCountByNumber(self, block):
+        return qty(len(self.chain.chain.get_block_by_header(self._header(block)).transactions))
 
     # --- logs and filters ----------------------------------------------------------------------
-    def rpc_eth_getLogs(self, params):
-        return self._logs(_param(params, 0, "filter"))
+    @takes(Param("filter", params.log_filter))
+    def rpc_eth_getLogs(self, criteria):
+        return self._logs(criteria)
 
-    def rpc_eth_newFilter(self, params):
-        criteria = _object(_param(params, 0, "filter"), "filter")
-        self._logs({**criteria, "fromBlock": criteria.get("fromBlock", "latest"), "toBlock": "latest"})  # validate
-        return self._new_filter({"kind": "logs", "criteria": criteria,
-                                 "next": self._header(criteria.get("fromBlock", "latest")).block_number
-                                 if criteria.get("fromBlock") not in (None, "latest") else
-                                 self.chain.head.block_number + 1})
+    @takes(Param("filter", params.log_filter))
+    def rpc_eth_newFilter(self, criteria):
+        self._block_range(criteria)  # unknown blocks are refused now, not at the first poll
+        start = self.chain.head.block_number + 1 if criteria.from_block == "latest" else \
+            self._header(criteria.from_block, "filter.fromBlock").block_number
+        return self._new_filter({"kind": "logs", "criteria": criteria, "next": start})
 
-    def rpc_eth_newBlockFilter(self, params):
+    def rpc_eth_newBlockFilter(self):
         return self._new_filter({"kind": "blocks", "next": self.chain.head.block_number + 1})
 
-    def rpc_eth_newPendingTransactionFilter(self, params):
+    def rpc_eth_newPendingTransactionFilter(self):
         return self._new_filter({"kind": "pending", "seen": set()})
 
-    def rpc_eth_getFilterChanges(self, params):
+    @takes(FILTER_ID)
+    def rpc_eth_getFilterChanges(self, filter_id):
         with self._filter_lock:
-            flt = self._filters.get(_filter_id(params))
+            flt = self._filters.get(filter_id)
             if flt is None:
-                raise RpcError(INVALID_PARAMS, "filter not found")
+                raise ParamError("filterId", "filter not found")
             head = self.chain.head.block_number
             if flt["kind"] == "pending":
                 hashes = [e.hash for e in self.node.pipeline.pool.entries() if e.hash not in flt["seen"]]
@@ -373,34 +303,36 @@ class RpcMethods:
                         for n in range(start, head + 1)]
             if start > head:
                 return []
-            return self._logs({**flt["criteria"], "fromBlock": qty(start), "toBlock": qty(head)})
+            return self._logs(replace(flt["criteria"], from_block=start, to_block=head))
 
-    def rpc_eth_getFilterLogs(self, params):
-        flt = self._filters.get(_filter_id(params))
+    @takes(FILTER_ID)
+    def rpc_eth_getFilterLogs(self, filter_id):
+        flt = self._filters.get(filter_id)
         if flt is None or flt["kind"] != "logs":
-            raise RpcError(INVALID_PARAMS, "filter not found")
+            raise ParamError("filterId", "filter not found")
         return self._logs(flt["criteria"])
 
-    def rpc_eth_uninstallFilter(self, params):
+    @takes(FILTER_ID)
+    def rpc_eth_uninstallFilter(self, filter_id):
         with self._filter_lock:
-            return self._filters.pop(_filter_id(params), None) is not None
+            return self._filters.pop(filter_id, None) is not None
 
     # --- dev -----------------------------------------------------------------------------
-    def rpc_evm_mine(self, params):
+    def rpc_evm_mine(self):
         self.node.mine()
         return "0x0"
 
     # --- og_* ----------------------------------------------------------------------------------
-    def rpc_og_addModel(self, params):
-        model = parse_data(_param(params, 0, "model"), "model")
+    @takes(Param("model", params.data))
+    def rpc_og_addModel(self, model):
         try:
             return self.chain.models.add(model).cid
         except ModelStoreError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from exc
 
-    def rpc_og_enableZkml(self, params):
-        cid = _param(params, 0, "cid")
-        if not isinstance(cid, str) or cid not in self.chain.models:
+    @takes(Param("cid", params.string))
+    def rpc_og_enableZkml(self, cid):
+        if cid not in self.chain.models:
             raise RpcError(INVALID_PARAMS, "unknown model CID: add the model first (og_addModel)")
         try:
             with self.node.lock:
@@ -409,22 +341,24 @@ class RpcMethods:
             raise RpcError(INVALID_PARAMS, f"model cannot be enabled for ZKML: {exc}") from exc
         return {"cid": cid, "vkHash": data(info.vk_hash), "logrows": info.logrows, "srs": info.srs}
 
-    def rpc_og_listModels(self, params):
+    def rpc_og_listModels(self):
         return [{
             "cid": info.cid, "size": info.size, "gasPerSample": info.gas_per_sample, "batchable": info.batchable,
+            "batchSizes": list(info.batch_sizes), "rowMixing": info.row_mixing,
             "inputs": [{"name": s.name, "type": s.type, "shape": [d if isinstance(d, int) else None for d in s.shape]}
                        for s in info.inputs],
             "outputs": [{"name": s.name, "type": s.type} for s in info.outputs],
         } for info in self.chain.models.values()]
 
-    def rpc_og_getTransactionStatus(self, params):
-        status = self.node.status(parse_hash(_param(params, 0, "hash")))
+    @takes(TX_HASH)
+    def rpc_og_getTransactionStatus(self, tx_hash):
+        status = self.node.status(tx_hash)
         if status is None:
             raise RpcError(INVALID_PARAMS, "unknown transaction: this node never accepted it")
         return status
 
-    def rpc_og_getInferenceRecords(self, params):
-        tx_hash = parse_hash(_param(params, 0, "hash"))
+    @takes(TX_HASH)
+    def rpc_og_getInferenceRecords(self, tx_hash):
         try:
             number, _ = self.chain.chain.get_canonical_transaction_index(tx_hash)
         except TransactionNotFound:
@@ -435,35 +369,37 @@ class RpcMethods:
             records = [r for r in self.node.storage.bundle(header) if r.request_id.tx_hash == tx_hash]
         return [record_json(r) for r in records]
 
-    def rpc_og_pipeStats(self, params):
+    def rpc_og_pipeStats(self):
         pool = self.node.pipeline.pool
         states: dict[str, int] = {}
         for entry in pool.entries():
             states[entry.state.value] = states.get(entry.state.value, 0) + 1
         return {"pool": states, "pooled": len(pool), "blocksBuilt": self.node.blocks_built,
+                "producerFailures": self.node.producer_failures,
+                "evmPassesPerIncludedTx": self.node.pipeline.passes_per_included_tx(),
                 "inFlightRequests": len(self.node.pipeline._in_flight),
                 "teeEnclave": {"address": data(self.node.identities[0].enclave), "simulated": True},
                 "inferenceNodes": [{"node": data(i.node), "teeEnclave": data(i.enclave)} for i in self.node.identities]}
 
     # --- helpers ----------------------------------------------------------------------------------
-    def _header(self, tag: Any) -> BlockHeaderAPI:
+    def _header(self, block: BlockRef, name: str = "block") -> BlockHeaderAPI:
+        """The header a parsed block parameter names; ParamError if there is none."""
         head = self.chain.head
-        if tag in ("latest", "pending", "safe", "finalized"):
-            return head
-        if tag == "earliest":
+        if block == "earliest":
             return self.chain.chain.get_canonical_block_header_by_number(0)
-        if isinstance(tag, dict) and "blockHash" in tag:
+        if isinstance(block, str):
+            return head
+        if isinstance(block, bytes):
             try:
-                return self.chain.chain.get_block_header_by_hash(parse_hash(tag["blockHash"], "blockHash"))
+                return self.chain.chain.get_block_header_by_hash(block)
             except HeaderNotFound as exc:
-                raise RpcError(INVALID_PARAMS, "unknown block") from exc
-        number = parse_qty(tag, "block")
-        if number > head.block_number:
-            raise RpcError(INVALID_PARAMS, f"block {number} is beyond the head {head.block_number}")
-        return self.chain.chain.get_canonical_block_header_by_number(number)
+                raise ParamError(name, f"unknown block {data(block)}") from exc
+        if block > head.block_number:
+            raise ParamError(name, f"block {block} is beyond the head {head.block_number}")
+        return self.chain.chain.get_canonical_block_header_by_number(block)
 
-    def _state(self, tag: Any):
-        return self.chain.chain.get_vm(self._header(tag)).state
+    def _state(self, block: BlockRef):
+        return self.chain.chain.get_vm(self._header(block)).state
 
     def _pending_nonce(self, address: bytes, nonce: int) -> int:
         queued = {e.nonce for e in self.node.pipeline.pool.entries() if e.sender == address}
@@ -474,21 +410,53 @@ class RpcMethods:
     def _next_base_fee(self) -> int:
         return self.chain.base_vm_class.create_header_from_parent(self.chain.head).base_fee_per_gas
 
-    def _execute(self, call: Any, tag: Any, gas: int | None = None):
-        if not isinstance(call, dict):
-            raise RpcError(INVALID_PARAMS, "transaction must be an object")
-        sender = parse_address(call["from"], "from") if call.get("from") else self.chain.accounts[0].address
-        to = parse_address(call["to"], "to") if call.get("to") else None
-        payload = _payload(call)
-        value = parse_qty(call.get("value", "0x0"), "value")
-        if gas is None:
-            gas = parse_qty(call["gas"], "gas") - _intrinsic_gas(call) if call.get("gas") else CALL_GAS
-        header = self._header(tag)
-        state = self.chain.chain.get_vm(self.chain.base_vm_class.create_header_from_parent(header)).state
-        return execute_call(state, to, payload, sender, value, max(gas, 0))
+    def _send_raw(self, raw: bytes) -> str:
+        try:
+            return data(self.node.send_raw_transaction(raw))
+        except TransactionRejected as exc:
+            raise RpcError(TX_REJECTED if "invalid raw" not in exc.reason else INVALID_PARAMS, exc.reason) from exc
 
-    def _succeeds(self, call: dict, tag: Any, gas: int) -> bool:
-        return not self._execute(call, tag, gas - _intrinsic_gas(call)).is_error
+    def _gas_cap(self, call: CallArgs) -> int:
+        """The gas a call may use: its own ``gas``, at most the block gas limit (geth caps
+        calls too), so no call runs unbounded."""
+        limit = self.chain.head.gas_limit
+        return limit if call.gas is None else min(call.gas, limit)
+
+    def _execute(self, call: CallArgs, block: BlockRef, gas: int | None = None):
+        sender = call.sender or self.chain.accounts[0].address
+        if gas is None:
+            gas = self._gas_cap(call) - _intrinsic_gas(call) if call.gas is not None else CALL_GAS
+        header = self._header(block)
+        state = self.chain.chain.get_vm(self.chain.base_vm_class.create_header_from_parent(header)).state
+        if call.value > params.UINT256_MAX - state.get_balance(sender):
+            raise ParamError("transaction.value", "the sender's balance plus value is above 2^256-1")
+        return execute_call(state, call.to, call.data, sender, call.value, max(gas, 0))
+
+    def _succeeds(self, call: CallArgs, block: BlockRef, gas: int) -> bool:
+        return not self._execute(call, block, gas - _intrinsic_gas(call)).is_error
+
+    def _estimate_gas(self, call: CallArgs, block: BlockRef) -> int:
+        cap = self._gas_cap(call)
+        computation = self._execute(call, block, cap - _intrinsic_gas(call))
+        if computation.is_error:
+            raise self._revert(computation)
+        intrinsic = _intrinsic_gas(call)
+        low = intrinsic + computation.get_gas_used() - min(computation.get_gas_refund(), computation.get_gas_used() // 5)
+        low = max(low, floor_gas(call.data))
+        if self._succeeds(call, block, low):  # the exact amount is enough (plain transfers: 21000)
+            return low
+        # the 63/64 rule can make the exact amount fail: search upwards, checking by execution
+        high = cap
+        candidate = min(high, low * 64 // 63 + 2_300)
+        if self._succeeds(call, block, candidate):
+            high = candidate
+        while high - low > 1_000:
+            middle = (low + high) // 2
+            if self._succeeds(call, block, middle):
+                high = middle
+            else:
+                low = middle
+        return high
 
     @staticmethod
     def _revert(computation) -> RpcError:
@@ -508,64 +476,41 @@ class RpcMethods:
             self._filters[filter_id] = flt
             return filter_id
 
-    def _logs(self, criteria: Any) -> list[dict]:
-        if not isinstance(criteria, dict):
-            raise RpcError(INVALID_PARAMS, "filter must be an object")
-        if criteria.get("blockHash"):
-            header = self._header({"blockHash": criteria["blockHash"]})
-            numbers = range(header.block_number, header.block_number + 1)
-        else:
-            start = self._header(criteria.get("fromBlock", "latest")).block_number
-            stop = self._header(criteria.get("toBlock", "latest")).block_number
-            numbers = range(start, stop + 1)
-        addresses = criteria.get("address")
-        if isinstance(addresses, str):
-            addresses = [addresses]
-        if addresses is not None and not isinstance(addresses, list):
-            raise RpcError(INVALID_PARAMS, "address must be an address or a list of addresses")
-        wanted = {parse_address(a) for a in addresses} if addresses else None
-        topics = criteria.get("topics") or []
-        if not isinstance(topics, list):
-            raise RpcError(INVALID_PARAMS, "topics must be a list")
-        topics = [_topic_set(t) for t in topics]
+    def _block_range(self, criteria: LogFilter) -> range:
+        if criteria.block_hash is not None:
+            number = self._header(criteria.block_hash, "filter.blockHash").block_number
+            return range(number, number + 1)
+        start = self._header(criteria.from_block, "filter.fromBlock").block_number
+        stop = self._header(criteria.to_block, "filter.toBlock").block_number
+        return range(start, stop + 1)
+
+    def _logs(self, criteria: LogFilter) -> list[dict]:
         found = []
-        for number in numbers:
+        for number in self._block_range(criteria):
             block = self.chain.chain.get_canonical_block_by_number(number)
             receipts = block.get_receipts(self.chain.chain.chaindb)
             log_index = 0
             for tx_index, receipt in enumerate(receipts):
                 for log in receipt.logs:
-                    if _matches(log, wanted, topics):
+                    if _matches(log, criteria):
                         found.append(_log_json(log, block, tx_index, log_index))
                     log_index += 1
         return found
 
 
-def _topic_set(entry: Any) -> set[int] | None:
-    if entry is None:
-        return None
-    entries = entry if isinstance(entry, list) else [entry]
-    return {int.from_bytes(parse_hash(t, "topic"), "big") for t in entries}
-
-
-def _matches(log, wanted: set[bytes] | None, topics: list) -> bool:
-    if wanted is not None and log.address not in wanted:
+def _matches(log, criteria: LogFilter) -> bool:
+    if criteria.addresses is not None and log.address not in criteria.addresses:
         return False
-    if len(topics) > len(log.topics):
+    if len(criteria.topics) > len(log.topics):
         return False
-    return all(allowed is None or topic in allowed for allowed, topic in zip(topics, log.topics))
+    return all(allowed is None or topic in allowed for allowed, topic in zip(criteria.topics, log.topics))
 
 
-def _payload(call: dict) -> bytes:
-    return parse_data(call.get("data") or call.get("input") or "0x", "data")
-
-
-def _intrinsic_gas(call: dict) -> int:
-    payload = _payload(call)
-    zeros = payload.count(0)
-    gas = 21_000 + 4 * zeros + 16 * (len(payload) - zeros)
-    if not call.get("to"):
-        gas += 32_000 + 2 * ((len(payload) + 31) // 32)
+def _intrinsic_gas(call: CallArgs) -> int:
+    zeros = call.data.count(0)
+    gas = 21_000 + 4 * zeros + 16 * (len(call.data) - zeros)
+    if call.to is None:
+        gas += 32_000 + 2 * ((len(call.data) + 31) // 32)
     return gas
 
 

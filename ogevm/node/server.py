@@ -1,8 +1,11 @@
 """JSON-RPC 2.0 over HTTP (aiohttp): single and batch requests, standard error codes.
 
 Node work is blocking (py-evm, onnxruntime), so each call runs in a thread pool and the
-event loop only parses and answers. Bodies over ``MAX_BODY_BYTES`` are refused with a
-JSON-RPC error and HTTP 413.
+event loop only parses and answers. The transport refuses, with a JSON-RPC error object
+and never a crash, whatever no method should see: bodies over ``MAX_BODY_BYTES`` (HTTP 413,
+chunked ones included), JSON nested deeper than ``MAX_DEPTH`` (checked before parsing: the
+C parser recurses, and py-evm raises the recursion limit far above what the stack holds),
+NaN/Infinity, bad ids, empty or oversize batches. Every answer is valid JSON.
 """
 
 from __future__ import annotations
@@ -10,20 +13,105 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiohttp import web
+import numpy as np
+from aiohttp import hdrs, web
 
 from ogevm.node.rpc import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError, RpcMethods
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 1000
+#: Deepest bracket nesting a body may have; real requests need fewer than 10 levels.
+MAX_DEPTH = 64
+JSON_CONTENT_TYPES = frozenset({"application/json", "application/json-rpc", "application/jsonrequest"})
 log = logging.getLogger("ogevm.node")
+
+_NOT_SYNTAX = bytes(b for b in range(256) if b not in b'"[]{}')
+_DEPTH_STEP = np.zeros(256, np.int8)
+_DEPTH_STEP[list(b"[{")] = 1
+_DEPTH_STEP[list(b"]}")] = -1
+
+
+class Refused(Exception):
+    """A body the transport does not pass on: answered with ``error`` and HTTP ``status``."""
+
+    def __init__(self, code: int, message: str, status: int = 200) -> None:
+        super().__init__(message)
+        self.error, self.status = RpcError(code, message), status
+
+
+def nesting_depth(body: bytes) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings not counted."""
+    # drop escapes as the parser reads them, left to right: "\\" pairs, then escaped quotes;
+    # what remains of quotes delimits strings. Linear time, vectorised, no recursion.
+    syntax = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_SYNTAX)
+    chars = np.frombuffer(syntax, np.uint8)
+    if not chars.size:
+        return 0
+    in_string = np.logical_xor.accumulate(chars == ord('"'))
+    steps = np.where(in_string, 0, _DEPTH_STEP[chars])
+    return int(np.cumsum(steps, dtype=np.int32).max())
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number is out of the range of a double")
+    return value
+
+
+def decode_body(body: bytes) -> Any:
+    """The JSON value of a request body. Raises :class:`Refused`."""
+    if not body.strip():
+        raise Refused(PARSE_ERROR, "parse error: empty body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(PARSE_ERROR, f"parse error: body is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    if nesting_depth(body) > MAX_DEPTH:
+        raise Refused(INVALID_REQUEST, f"invalid request: JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except ValueError as exc:
+        raise Refused(PARSE_ERROR, f"parse error: body is not JSON ({exc})") from exc
+    if isinstance(payload, list):
+        if not payload:
+            raise Refused(INVALID_REQUEST, "invalid request: empty batch")
+        if len(payload) > MAX_BATCH:
+            raise Refused(INVALID_REQUEST, f"invalid request: batch of {len(payload)} calls; the limit is {MAX_BATCH}")
+    elif not isinstance(payload, dict):
+        raise Refused(INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 object or a batch (array)")
+    return payload
+
+
+def _valid_id(request_id: Any) -> bool:
+    """JSON-RPC ids are strings, numbers or null (parsing already refused NaN/Infinity)."""
+    return request_id is None or isinstance(request_id, (str, float)) or \
+        (isinstance(request_id, int) and not isinstance(request_id, bool))
 
 
 def _error(request_id: Any, error: RpcError) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+def _encode(answer: dict) -> str:
+    """``answer`` as JSON text; a result that is not valid JSON (a bug) becomes -32603."""
+    try:
+        return json.dumps(answer, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        log.exception("answer to id %r is not JSON", answer.get("id"))
+        return json.dumps(_error(answer.get("id"), RpcError(INTERNAL_ERROR, f"internal error: result is not JSON: {exc}")))
+
+
+def _respond(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="application/json")
 
 
 class RpcServer:
@@ -33,7 +121,7 @@ class RpcServer:
         self.methods = methods
         self.host, self.port = host, port
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ogevm-rpc")
-        self.app = web.Application(client_max_size=MAX_BODY_BYTES * 2)
+        self.app = web.Application()
         self.app.router.add_post("/", self._handle)
         self._runner: web.AppRunner | None = None
 
@@ -51,30 +139,23 @@ class RpcServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return web.json_response(_error(None, RpcError(INVALID_REQUEST, "request body too large")), status=413)
-        body = await request.read()
-        if len(body) > MAX_BODY_BYTES:
-            return web.json_response(_error(None, RpcError(INVALID_REQUEST, "request body too large")), status=413)
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return web.json_response(_error(None, RpcError(PARSE_ERROR, "parse error: body is not JSON")))
+            _check_content_type(request)
+            payload = decode_body(await _read_body(request))
+        except Refused as exc:
+            return _respond(_encode(_error(None, exc.error)), exc.status)
         if isinstance(payload, list):
-            if not payload:
-                return web.json_response(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
-            if len(payload) > MAX_BATCH:
-                return web.json_response(_error(None, RpcError(INVALID_REQUEST, f"batch over {MAX_BATCH} calls")))
             answers = await asyncio.gather(*(self._one(item) for item in payload))
-            return web.json_response([a for a in answers if a is not None])
+            return _respond("[" + ", ".join(_encode(a) for a in answers if a is not None) + "]")
         answer = await self._one(payload)
-        return web.json_response(answer if answer is not None else {})
+        return _respond(_encode(answer) if answer is not None else "{}")
 
     async def _one(self, item: Any) -> dict | None:
+        request_id = item.get("id") if isinstance(item, dict) else None
+        if not _valid_id(request_id):
+            return _error(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
         if not isinstance(item, dict) or item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str):
-            request_id = item.get("id") if isinstance(item, dict) else None
             return _error(request_id, RpcError(INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 object"))
-        request_id = item.get("id")
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._pool, self.methods.call, item["method"], item.get("params"))
@@ -86,3 +167,24 @@ class RpcServer:
         if "id" not in item:
             return None  # a notification
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def _check_content_type(request: web.Request) -> None:
+    """JSON or no Content-Type at all (as geth accepts); anything else is HTTP 415."""
+    if hdrs.CONTENT_TYPE in request.headers and request.content_type not in JSON_CONTENT_TYPES:
+        raise Refused(INVALID_REQUEST, f"invalid request: Content-Type {request.content_type} is not supported; "
+                                       "send application/json", status=415)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, read only up to ``MAX_BODY_BYTES`` whether its length is announced or not."""
+    too_large = Refused(INVALID_REQUEST, f"invalid request: request body too large (the limit is {MAX_BODY_BYTES} "
+                                         "bytes)", status=413)
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+    return bytes(body)

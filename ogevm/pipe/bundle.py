@@ -4,8 +4,14 @@ Record ``i`` is stored in a hexary trie under ``rlp(i)`` (as transactions are), 
 ``rlp([tx_hash, index, digest, mode, model_cid, output, error, node, signature,
 attestation, proof])`` where ``output`` is the ABI-encoded ``ModelOutput`` (empty for an
 error), ``error`` the reason (empty for an output), ``attestation`` the TEE attestation
-document and ``proof`` the ZKML proof (each empty when the mode has none). The 32-byte
-root is the header's ``extra_data``.
+document and ``proof`` the canonical ZKML proof (each empty when the mode has none). The
+32-byte root is the header's ``extra_data``. A bundle travels and is stored as the RLP list
+of its records' encodings (:func:`encode_bundle`).
+
+One record has one encoding: :meth:`InferenceRecord.decode` accepts only the bytes that
+:meth:`InferenceRecord.encode` gives for what they decode to, so the root is a function of
+the records. What depends on the mode (signatures, attestations, proofs) is checked by
+``ogevm.verify.records``.
 """
 
 from __future__ import annotations
@@ -14,12 +20,18 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import rlp
-from rlp.sedes import List, big_endian_int, binary
+from rlp.exceptions import RLPException
+from rlp.sedes import Binary, CountableList, List, big_endian_int, binary
 from trie import HexaryTrie
 
 from ogevm.abi.codec import decode_output, encode_output
 from ogevm.abi.types import InferenceMode
+from ogevm.errors import OgevmError
 from ogevm.records import InferenceResult, RequestId
+
+
+class MalformedBundle(OgevmError, ValueError):
+    """Bytes that are not the one encoding of a record (or of a list of records)."""
 
 
 @dataclass(frozen=True)
@@ -48,29 +60,79 @@ class InferenceRecord:
 
     @classmethod
     def decode(cls, data: bytes) -> "InferenceRecord":
-        """Inverse of :meth:`encode`. Raises ``rlp.DecodingError`` / ValueError on bad data."""
-        tx_hash, index, digest, mode, cid, output, error, node, signature, attestation, proof = rlp.decode(
-            data, sedes=_RECORD_SEDES)
-        result = InferenceResult(
-            RequestId(tx_hash, index), digest,
-            output=decode_output(output) if output else None, error=error.decode() if error else None,
-        )
-        record = cls(result, InferenceMode(mode), cid.decode(), node, signature, attestation, proof)
+        """Inverse of :meth:`encode`. Raises :class:`MalformedBundle` for any other bytes:
+        not an 11-item RLP list of strings, a hash, address or signature of another length,
+        an index beyond 256 bits, an unknown mode, text that is not UTF-8, an output that is
+        not an ABI-encoded ``ModelOutput``, both or neither of output and error, or a
+        non-canonical form of any of these."""
+        try:
+            (tx_hash, index, digest, mode, cid, output, error, node, signature, attestation,
+             proof) = rlp.decode(bytes(data), sedes=_RECORD_SEDES, strict=True)
+            if index >= 2**256:
+                raise ValueError("call index beyond 256 bits")
+            result = InferenceResult(
+                RequestId(tx_hash, index), digest,
+                output=decode_output(output) if output else None, error=error.decode() if error else None,
+            )
+            record = cls(result, InferenceMode(mode), cid.decode(), node, signature, attestation, proof)
+        except (RLPException, ValueError, RecursionError) as exc:  # nested lists recurse in rlp
+            raise MalformedBundle(f"malformed inference record: {type(exc).__name__}: {exc}"[:300]) from exc
         if record.encode() != bytes(data):
-            raise ValueError("non-canonical inference record encoding")
+            raise MalformedBundle("non-canonical inference record encoding")
         return record
 
 
+_HASH, _ADDRESS, _SIGNATURE = Binary.fixed_length(32), Binary.fixed_length(20), Binary.fixed_length(65)
 #: Integers must be minimal (no leading zero byte) and no field may be a list.
-_RECORD_SEDES = List([binary, big_endian_int, binary, big_endian_int, binary, binary, binary, binary, binary,
-                      binary, binary])
+_RECORD_SEDES = List([_HASH, big_endian_int, _HASH, big_endian_int, binary, binary, binary, _ADDRESS, _SIGNATURE,
+                      binary, binary], strict=True)
+_BUNDLE_SEDES = CountableList(binary)
 
 EMPTY_BUNDLE_ROOT = HexaryTrie({}).root_hash
 
 
 def bundle_root(records: Sequence[InferenceRecord]) -> bytes:
     """The trie root a block commits to in ``extra_data`` (the empty trie's root if none)."""
+    return encodings_root([record.encode() for record in records])
+
+
+def encodings_root(encodings: Sequence[bytes]) -> bytes:
+    """:func:`bundle_root` of the records with these encodings (no need to decode them)."""
     trie = HexaryTrie({})
-    for i, record in enumerate(records):
-        trie[rlp.encode(i)] = record.encode()
+    for i, encoding in enumerate(encodings):
+        trie[rlp.encode(i)] = encoding
     return trie.root_hash
+
+
+def encode_bundle(records: Sequence[InferenceRecord]) -> bytes:
+    """The bundle as it travels and is stored: the RLP list of the records' encodings."""
+    return rlp.encode([record.encode() for record in records], sedes=_BUNDLE_SEDES)
+
+
+def split_bundle(data: bytes) -> list[bytes]:
+    """The record encodings of an encoded bundle, not decoded yet. Raises
+    :class:`MalformedBundle` unless ``data`` is the canonical RLP list of byte strings."""
+    try:
+        encodings = rlp.decode(bytes(data), sedes=_BUNDLE_SEDES, strict=True)
+    except (RLPException, RecursionError) as exc:
+        raise MalformedBundle(f"malformed inference bundle: {type(exc).__name__}: {exc}"[:300]) from exc
+    if rlp.encode(encodings, sedes=_BUNDLE_SEDES) != bytes(data):
+        raise MalformedBundle("non-canonical inference bundle encoding")
+    return list(encodings)
+
+
+def decode_records(encodings: Sequence[bytes]) -> list[InferenceRecord]:
+    """The records of :func:`split_bundle`. Raises :class:`MalformedBundle` naming the first
+    record that is not the one encoding of a record."""
+    records = []
+    for i, encoding in enumerate(encodings):
+        try:
+            records.append(InferenceRecord.decode(encoding))
+        except MalformedBundle as exc:
+            raise MalformedBundle(f"record {i}: {exc.reason}") from exc
+    return records
+
+
+def decode_bundle(data: bytes) -> list[InferenceRecord]:
+    """Inverse of :func:`encode_bundle`. Raises :class:`MalformedBundle` for any other bytes."""
+    return decode_records(split_bundle(data))

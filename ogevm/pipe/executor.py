@@ -1,10 +1,11 @@
 """The parallel inference executor: requests in, signed records out.
 
 The executor plans: requests for the same model (and the same per-sample shape) become
-one :class:`~ogevm.pipe.worker.Job`, stacked along the leading dimension when the model
-allows it, up to ``max_batch`` samples. A backend runs the jobs on inference workers:
-:class:`ThreadPoolBackend` on this machine's threads (the default), or
-:class:`~ogevm.pipe.ray_backend.RayBackend` on a Ray cluster.
+one :class:`~ogevm.pipe.worker.Job`, stacked along the leading dimension when the model's
+rows are independent and stacking was verified bit-identical to runs alone (see
+:mod:`ogevm.models.batching`), up to ``max_batch`` rows, padded to a verified stack size.
+A backend runs the jobs on inference workers: :class:`ThreadPoolBackend` on this machine's
+threads (the default), or :class:`~ogevm.pipe.ray_backend.RayBackend` on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eth_keys import keys
 from ogevm.abc import ExecutorBackend
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import ExecutorUnavailable
+from ogevm.models.batching import feed_rows, stackable_rows
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord
@@ -55,8 +57,8 @@ class ThreadPoolBackend(ExecutorBackend):
 class InferenceExecutor:
     """Plans requests into jobs and runs them on ``backend``.
 
-    ``models`` is the catalogue (which models can be stacked). ``max_batch`` caps the
-    samples in one stacked run, and a batch is split so that every worker of the backend
+    ``models`` is the catalogue (which models can be stacked, at which sizes). ``max_batch``
+    caps the rows in one stacked run, and a batch is split so that every worker of the backend
     gets a share (stacking a heavy model's requests onto one worker would leave the others
     idle); ``batching=False`` runs every request on its own (the baseline the benchmark
     compares with).
@@ -123,23 +125,38 @@ class InferenceExecutor:
         jobs = []
         parallelism = max(1, self.backend.parallelism())
         for group in groups.values():
-            share = math.ceil(sum(r.samples for r in group) / parallelism)
-            limit = max(1, min(self.max_batch, share))
+            if len(group) == 1:
+                jobs.append(Job(tuple(group)))
+                continue
+            rows = [feed_rows(r.feeds) for r in group]
+            limit = self._stack_limit(self.models[group[0].model_cid], math.ceil(sum(rows) / parallelism))
             chunk: list[InferenceRequest] = []
-            for request in group:
-                if chunk and sum(r.samples for r in chunk) + request.samples > limit:
+            chunk_rows = 0
+            for request, count in zip(group, rows):
+                if chunk and chunk_rows + count > limit:
                     jobs.append(Job(tuple(chunk)))
-                    chunk = []
+                    chunk, chunk_rows = [], 0
                 chunk.append(request)
+                chunk_rows += count
             jobs.append(Job(tuple(chunk)))
         return jobs
 
+    def _stack_limit(self, info: ModelInfo, share: int) -> int:
+        """Rows per job: the largest verified stack size within ``max_batch`` and the group's
+        ``share`` of rows per worker (a job of fewer rows is padded up to the next verified size)."""
+        return max(size for size in (1, *info.batch_sizes) if size <= min(self.max_batch, share))
+
     def _batch_key(self, request: InferenceRequest) -> tuple:
-        """Requests with equal keys can be stacked; a request that cannot gets its own key."""
+        """Requests with equal keys can be stacked; a request that cannot gets its own key.
+
+        Only requests whose rows the model keeps apart and whose shape alone was verified
+        (:func:`~ogevm.models.batching.stackable_rows`) share a key, so a committed output
+        is what the request gives alone, whatever it was stacked with."""
         info = self.models.get(request.model_cid)
-        rows = {len(array) for array in request.feeds.values()}
-        alone = request.call.mode is InferenceMode.ZKML or len(rows) != 1
-        if alone or not (self.batching and info is not None and info.batchable):
+        stackable = (self.batching and info is not None and info.batchable and info.batch_sizes
+                     and request.call.mode is not InferenceMode.ZKML
+                     and stackable_rows(info.batch_sizes, feed_rows(request.feeds)))
+        if not stackable:
             return ("alone", request.id)
         return (request.model_cid,) + tuple(
             (name, array.shape[1:], array.dtype.str) for name, array in sorted(request.feeds.items())

@@ -1,9 +1,10 @@
 """The validator: imports a PIPE block with its bundle, without any model.
 
-Checks are layered, cheapest first: the bundle's trie root against ``extra_data``;
-the records' order against the block's transactions; every record against its mode's
-promise (signature, attestation, proof) and the inference-node registry as the parent
-block's state holds it; then the block is replayed in REPLAY mode and must use exactly
+Checks are layered, cheapest first: the bundle's trie root against ``extra_data`` (on
+the bundle's bytes when it arrives encoded); the records' order against the block's
+transactions; every record against its mode's promise (signature, attestation, proof),
+then every record against the inference-node registry as the parent block's state holds
+it (EVM calls, so after all the stateless checks); then the block is replayed in REPLAY mode and must use exactly
 the bundle's records, in order, diverge nowhere, and reach the header's state root.
 Any failure raises :class:`~ogevm.errors.InvalidBlock` and imports nothing.
 """
@@ -20,9 +21,16 @@ from eth_utils import ValidationError
 
 from ogevm.errors import InvalidBlock
 from ogevm.models.store import ModelInfo
-from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.bundle import (
+    InferenceRecord,
+    MalformedBundle,
+    bundle_root,
+    decode_records,
+    encodings_root,
+    split_bundle,
+)
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.verify.records import InvalidRecord, ProofChecker, verify_proof, verify_record
+from ogevm.verify.records import InvalidRecord, ProofChecker, check_record, check_registration, verify_proof
 from ogevm.verify.registry import RegistryView
 
 _HEADER_FIELDS = ("state_root", "receipt_root", "gas_used", "bloom", "transaction_root")
@@ -47,19 +55,40 @@ class BlockValidator:
 
         Raises :class:`InvalidBlock` with the first reason it is invalid.
         """
-        if bundle_root(records) != block.header.extra_data:
+        self._check_root(block, bundle_root(records))
+        return self._import(block, records)
+
+    def import_encoded(self, block: BlockAPI, bundle: bytes) -> BlockAPI:
+        """:meth:`import_block` with the bundle as it travels (``encode_bundle``): bytes that
+        are not the one encoding of a record list make the block invalid too. The root is
+        checked on the bytes, before any record is decoded."""
+        try:
+            encodings = split_bundle(bundle)
+            self._check_root(block, encodings_root(encodings))
+            records = decode_records(encodings)
+        except MalformedBundle as exc:
+            raise InvalidBlock(exc.reason) from exc
+        return self._import(block, records)
+
+    @staticmethod
+    def _check_root(block: BlockAPI, root: bytes) -> None:
+        if root != block.header.extra_data:
             raise InvalidBlock("inference bundle does not match the root in extra_data")
+
+    def _import(self, block: BlockAPI, records: Sequence[InferenceRecord]) -> BlockAPI:
+        """Everything :meth:`import_block` checks after the bundle root."""
         self._check_order(block, records)
         try:
             parent = self.chain.get_block_header_by_hash(block.header.parent_hash)
         except HeaderNotFound as exc:
             raise InvalidBlock(f"unknown parent 0x{block.header.parent_hash.hex()}") from exc
         registry = RegistryView(self.chain.get_vm(parent).state)
-        for i, record in enumerate(records):
-            try:
-                verify_record(record, registry, block.header.timestamp)
-            except InvalidRecord as exc:
-                raise InvalidBlock(f"record {i} ({record.request_id}): {exc.reason}") from exc
+        for check in (check_record, lambda record: check_registration(record, registry, block.header.timestamp)):
+            for i, record in enumerate(records):  # every stateless check before any registry call
+                try:
+                    check(record)
+                except InvalidRecord as exc:
+                    raise InvalidBlock(f"record {i} ({record.request_id}): {exc.reason}") from exc
         results = {record.request_id: record.result for record in records}
         if len(results) != len(records):
             raise InvalidBlock("inference bundle lists a request twice")

@@ -1,9 +1,11 @@
 """One inference node: runs a job of requests and signs each result with its own keys.
 
 A job is requests for one model (and one per-sample shape) that run together: they are
-stacked into one onnxruntime call along the leading dimension and the outputs are split
-back exactly, each request's rows encoded on their own, so a NaN in one request's rows
-fails that request alone. If a stacked run fails, its requests run one by one so one
+stacked into one onnxruntime call along the leading dimension, padded to a stack size the
+model passed the bit-identity check at (:mod:`ogevm.models.batching`), and the outputs are
+split back exactly, padding dropped, each request's rows encoded on their own, so a NaN in
+one request's rows fails that request alone. A job this node's check does not admit runs
+request by request. If a stacked run fails, its requests run one by one so one
 bad request cannot sink the others. A failed request becomes a committed *error
 result*: its transaction reverts the same way on replay everywhere.
 
@@ -21,8 +23,10 @@ from eth_keys import keys
 
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
+from ogevm.models.batching import feed_rows, padded_size, stackable_rows
 from ogevm.models.binding import encode_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
+from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.records import InferenceRequest, InferenceResult
 from ogevm.verify.tee import Attestation, SimulatedEnclave
@@ -104,10 +108,11 @@ class InferenceWorker:
             self.prover.close()
 
     def _run_job(self, job: Job) -> list[tuple[InferenceResult, bytes]]:
-        if len(job.requests) == 1:
-            return [self._run_one(job.requests[0])]
-        info = self.runtime.store[job.model_cid]
-        stacked, sizes = stack_feeds(info, [r.feeds for r in job.requests])
+        info = self.runtime.store.get(job.model_cid)
+        size = self._stack_size(info, job)
+        if size is None:
+            return [self._run_one(request) for request in job.requests]
+        stacked, sizes = stack_feeds(info, [r.feeds for r in job.requests], size)
         try:
             outputs = self.runtime.run_raw(info, stacked)
         except InferenceError:
@@ -122,6 +127,17 @@ class InferenceWorker:
             else:
                 results.append((InferenceResult(request.id, request.digest, output=output), b""))
         return results
+
+    @staticmethod
+    def _stack_size(info: ModelInfo | None, job: Job) -> int | None:
+        """The verified size to pad ``job``'s stack to, by this node's own check of the model
+        (the planner's may come from another machine); None runs the requests alone."""
+        if info is None or not info.batchable or len(job.requests) == 1:
+            return None
+        rows = [feed_rows(request.feeds) for request in job.requests]
+        if not all(stackable_rows(info.batch_sizes, count) for count in rows):
+            return None
+        return padded_size(info.batch_sizes, sum(rows))
 
     def _run_one(self, request: InferenceRequest) -> tuple[InferenceResult, bytes]:
         proof = b""
@@ -152,4 +168,4 @@ class InferenceWorker:
             return InferenceRecord(result, mode, request.model_cid, self.enclave.address,
                                    self.enclave.sign(result), attestation=self._attestation)
         return InferenceRecord(result, mode, request.model_cid, self.signer.address,
-                               self.signer.sign(result), proof=proof)
+                               self.signer.sign(result, proof), proof=proof)

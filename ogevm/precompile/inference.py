@@ -1,10 +1,10 @@
 """The inference precompile at ``0x…F4``.
 
-One call: charge the base gas, decode, look the model up, charge the model and mode
-gas (all known before the model runs), bind the inputs, ask the results provider,
-then encode the output, charge and emit ``ModelInferenceEvent``. Every failure is a
-revert whose data is ``Error(string)`` with a readable reason and whose gas stays
-charged; only py-evm's VM errors ever leave this function.
+One call: charge the base gas, decode, look the model up, bind the inputs, charge the
+model gas (from the bound input shapes, before the model runs) and the mode gas, ask
+the results provider, then encode the output, charge and emit ``ModelInferenceEvent``.
+Every failure is a revert whose data is ``Error(string)`` with a readable reason and
+whose gas stays charged; only py-evm's VM errors ever leave this function.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ogevm.constants import (
 )
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError
-from ogevm.models.binding import bind_inputs, samples
+from ogevm.models.binding import bind_inputs, model_gas, samples
 from ogevm.records import InferenceRequest
 from ogevm.tensors import check_structure
 
@@ -63,11 +63,11 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
         info = provider.model(call.model_cid)
         if call.mode is InferenceMode.ZKML and not zkml_enabled(computation.state, call.model_cid):
             raise InferenceError(f"model {call.model_cid!r} is not enabled for ZKML (no circuit registered)")
-        count = samples(info, call.input)
+        feeds = bind_inputs(info, call.input)
         computation.consume_gas(
-            info.gas_per_sample * count + GAS_MODE_SURCHARGE[call.mode], reason="inference: model"
+            model_gas(info, feeds) + GAS_MODE_SURCHARGE[call.mode], reason="inference: model"
         )
-        request = InferenceRequest(request_id, keccak(data), call, count, bind_inputs(info, call.input))
+        request = InferenceRequest(request_id, keccak(data), call, samples(info, call.input), feeds)
         result = provider.resolve(request)
         if result.error is not None:
             raise InferenceError(result.error)

@@ -1,14 +1,20 @@
 """What a validator checks of one inference record, for the mode it claims.
 
+Every field a bundle commits to has exactly one valid byte form, so the bundle root is a
+function of the block's contents: signatures are low-s, an attestation is the canonical
+ABI encoding of its document, a proof is in its canonical encoding
+(:func:`ogevm.verify.zkml.decode_proof`), and a record carries an attestation only for
+TEE and a proof only for a ZKML output.
+
 * VANILLA: the signature recovers to the record's node, and the registry (parent
   state) allows that node for VANILLA.
 * TEE (simulated enclave): the attestation is signed by the registry's vendor root, its
   measurement is allow-listed, it is not older than the registry's maximum age (nor
   from the future) at the block's timestamp, it attests the record's node key, the
   signature recovers to that key, and the registry allows it for TEE.
-* ZKML: as VANILLA for ZKML, plus the proof verifies against the model's verifying key,
-  whose hash the registry binds to the model CID, with public outputs equal to the
-  committed output.
+* ZKML: as VANILLA for ZKML, the signature covering the proof too, plus the proof
+  verifies against the model's verifying key, whose hash the registry binds to the model
+  CID, with public outputs equal to the committed output.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from ogevm.errors import OgevmError
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.verify.registry import RegistryView
 from ogevm.verify.tee import Attestation, InvalidAttestation
-from ogevm.verify.vanilla import recover_signer
+from ogevm.verify.vanilla import is_low_s, recover_signer
+from ogevm.verify.zkml import decode_proof
 
 
 class InvalidRecord(OgevmError):
@@ -44,44 +51,71 @@ def verify_record(record: InferenceRecord, registry: RegistryView, block_timesta
     Everything but the ZKML proof itself, which needs the request's inputs: the validator
     checks it with :func:`verify_proof` once replay has made the request.
     """
-    signer = recover_signer(record.result, record.signature)
-    if signer is None or signer != record.node:
+    check_record(record)
+    check_registration(record, registry, block_timestamp)
+
+
+def check_record(record: InferenceRecord) -> None:
+    """The checks of :func:`verify_record` that need no state (so cost no EVM call): the
+    signature, which fields the mode allows, and the form of the attestation and proof."""
+    attachment = {InferenceMode.ZKML: record.proof, InferenceMode.TEE: record.attestation}.get(record.mode, b"")
+    if recover_signer(record.result, record.signature, attachment) != record.node:
         raise InvalidRecord("bad signature")
     if record.attestation and record.mode is not InferenceMode.TEE:
         raise InvalidRecord(f"a {record.mode.name} record carries an attestation")
     if record.proof and record.mode is not InferenceMode.ZKML:
         raise InvalidRecord(f"a {record.mode.name} record carries a proof")
+    if record.proof and record.result.error is not None:
+        raise InvalidRecord("an error result carries a proof")
     if record.mode is InferenceMode.TEE:
-        _check_attestation(record, registry, block_timestamp)
-    if not registry.is_allowed(signer, int(record.mode)):
-        raise InvalidRecord(f"node 0x{signer.hex()} is not registered for {record.mode.name}")
-    if record.mode is InferenceMode.ZKML and record.result.error is None and not record.proof:
-        raise InvalidRecord("ZKML record without a proof")
+        attestation, _ = _attestation_of(record)
+        if attestation.enclave_key != record.node:
+            raise InvalidRecord("attestation is for another enclave key")
+    if record.mode is InferenceMode.ZKML and record.result.error is None:
+        if not record.proof:
+            raise InvalidRecord("ZKML record without a proof")
+        try:
+            decode_proof(record.proof)
+        except OgevmError as exc:
+            raise InvalidRecord(f"invalid proof: {exc.reason}") from exc
+
+
+def check_registration(record: InferenceRecord, registry: RegistryView, block_timestamp: int) -> None:
+    """The checks of :func:`verify_record` against the registry, for a record that passed
+    :func:`check_record`: its node (or enclave and attestation) is allowed for its mode."""
+    if record.mode is InferenceMode.TEE:
+        attestation, vendor = _attestation_of(record)
+        if vendor != registry.vendor_root():
+            raise InvalidRecord("attestation is not signed by the registry's vendor root")
+        if not registry.measurement_allowed(attestation.measurement):
+            raise InvalidRecord(f"unknown enclave measurement 0x{attestation.measurement.hex()}")
+        if attestation.timestamp > block_timestamp:
+            raise InvalidRecord("attestation is from the future")
+        if block_timestamp - attestation.timestamp > registry.max_attestation_age():
+            raise InvalidRecord("attestation expired")
+    if not registry.is_allowed(record.node, int(record.mode)):
+        raise InvalidRecord(f"node 0x{record.node.hex()} is not registered for {record.mode.name}")
 
 
 @lru_cache(maxsize=256)
 def _read_attestation(document: bytes) -> tuple[Attestation, bytes]:
     """The decoded document and the vendor that signed it: one enclave attaches the same
-    document to every record it signs, so each is decoded and recovered once."""
+    document to every record it signs, so each is decoded and recovered once. Only the
+    canonical encoding of a document with a low-s signature is accepted: one document, one
+    byte form."""
     attestation = Attestation.decode(document)
+    if attestation.encode() != document:
+        raise InvalidAttestation("attestation document is not in its canonical ABI encoding")
+    if not is_low_s(attestation.signature):
+        raise InvalidAttestation("attestation signature is not in its low-s form")
     return attestation, attestation.vendor()
 
 
-def _check_attestation(record: InferenceRecord, registry: RegistryView, block_timestamp: int) -> None:
+def _attestation_of(record: InferenceRecord) -> tuple[Attestation, bytes]:
     try:
-        attestation, vendor = _read_attestation(bytes(record.attestation))
+        return _read_attestation(bytes(record.attestation))
     except InvalidAttestation as exc:
         raise InvalidRecord(str(exc)) from exc
-    if vendor != registry.vendor_root():
-        raise InvalidRecord("attestation is not signed by the registry's vendor root")
-    if not registry.measurement_allowed(attestation.measurement):
-        raise InvalidRecord(f"unknown enclave measurement 0x{attestation.measurement.hex()}")
-    if attestation.timestamp > block_timestamp:
-        raise InvalidRecord("attestation is from the future")
-    if block_timestamp - attestation.timestamp > registry.max_attestation_age():
-        raise InvalidRecord("attestation expired")
-    if attestation.enclave_key != record.node:
-        raise InvalidRecord("attestation is for another enclave key")
 
 
 def verify_proof(record: InferenceRecord, feeds, registry: RegistryView, proofs: ProofChecker | None) -> None:

@@ -6,7 +6,8 @@ simulation, and everything that uses it says so. It models what a real TEE gives
 * the enclave generates its signing key inside itself (the key never leaves the object);
 * a vendor root key signs an *attestation document* binding that key to the enclave's
   code measurement and a timestamp;
-* the enclave signs each result with its key, exactly as VANILLA nodes do.
+* the enclave signs each result with its key, as VANILLA nodes do, the message also
+  covering its attestation document (so a record's document cannot be swapped).
 
 Validators check the vendor signature (root from the registry), that the measurement
 is allow-listed in the registry, the attestation's age, and the result signature by the
@@ -101,5 +102,5 @@ class SimulatedEnclave:
                                   int(time.time()) if timestamp is None else timestamp)
 
     def sign(self, result: InferenceResult) -> bytes:
-        """The enclave's signature of ``result`` (same message as a VANILLA signature)."""
-        return self._signer.sign(result)
+        """The enclave's signature of ``result`` with its attestation document attached."""
+        return self._signer.sign(result, self.attestation.encode())

@@ -10,8 +10,7 @@ to a few quantization steps. The proven outputs are exact dyadic rationals (see
 The API is small and explicit on purpose: ezkl is file based, slow to prepare, and its
 error messages and file formats are not a stable interface. Everything that touches ezkl
 is in :class:`CircuitStore`, which caches each model's artifacts on disk by CID, checks
-every proof itself before ezkl sees it (ezkl ignores parts of its own proof file, such as
-``hex_proof``), and turns ezkl's failures into one of two errors:
+every proof itself before ezkl sees it, and turns ezkl's failures into one of two errors:
 :class:`ZkmlUnsupported` (this model or input cannot be proven) and :class:`ProofInvalid`
 (a proof must be rejected).
 
@@ -30,6 +29,9 @@ Rules a client must reproduce (``docs/SPEC.md`` §9):
   (with scale 13: |value| < 32768), and the inputs of nonlinear lookups (log, sigmoid...)
   within the table calibrated on inputs in [-1, 1] (twice the calibrated range). Requests
   beyond it get :class:`ZkmlUnsupported`, never a proof.
+* A proof is stored in its canonical encoding (:func:`encode_proof`), never as ezkl's
+  proof file: ezkl reads only some fields of that file, so re-indenting it or changing an
+  unread field would give one proof many valid encodings (and one block many bundle roots).
 * The SRS is generated locally by ``ezkl.gen_srs``: its secret is known to whoever made it,
   so these proofs only show what they show to someone who trusts that party.
 """
@@ -49,7 +51,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
+import rlp
 from eth_utils import keccak
+from rlp.exceptions import RLPException
+from rlp.sedes import Binary, CountableList, List
 
 from ogevm.errors import OgevmError, ProofInvalid, ZkmlUnsupported
 
@@ -203,7 +208,7 @@ class CircuitStore:
     def prove(self, cid: str, feeds: Mapping[str, np.ndarray]) -> tuple[bytes, list[np.ndarray]]:
         """A proof for ``feeds`` and the outputs it proves (equal to :meth:`witness`'s).
 
-        The proof is the contents of ezkl's proof JSON file. It is checked with
+        The proof is ezkl's, in its canonical encoding (:func:`encode_proof`). It is checked with
         :meth:`verify` (outputs and inputs included) before it is returned, so a proof that
         would fail later is reported here instead.
 
@@ -218,7 +223,7 @@ class CircuitStore:
             _call_ezkl("prove", "prove", witness=str(witness), model=str(self._path(cid, "model.compiled")),
                        pk_path=str(self._path(cid, "pk.key")), proof_path=str(proof_path),
                        srs_path=str(self._srs_path(info.logrows)))
-            proof = proof_path.read_bytes()
+            proof = _from_ezkl_proof_file(proof_path.read_bytes())
         _, values = self._parse(info, proof)
         outputs = self._decode_outputs(info, values[1])
         try:
@@ -245,8 +250,9 @@ class CircuitStore:
         accepted: pass them whenever the request is known).
 
         Raises KeyError if ``cid`` is not prepared, and :class:`ProofInvalid` when the proof
-        is malformed or truncated, its public values differ from the expected ones, or ezkl
-        rejects it (including a proof made for another model's circuit).
+        is not in its canonical encoding (ezkl's proof file included), its public values
+        differ from the expected ones, or ezkl rejects it (including a proof made for another
+        model's circuit).
         """
         info = self.info(cid)
         snark, (inputs, outputs) = self._parse(info, proof)
@@ -256,12 +262,23 @@ class CircuitStore:
             for name, got, want in zip(info.input_names, inputs, quantized):
                 if got != want:
                     raise ProofInvalid(f"the proof is for another value of input {name!r}")
-        with self._scratch(cid) as scratch:
+        self._ezkl_verify(info, snark)
+        # ezkl stops reading at the proof's end and ignores what follows: without this, one
+        # proof would have as many valid encodings as byte strings it can be followed by.
+        try:
+            self._ezkl_verify(info, {**snark, "proof": snark["proof"][:-1]})
+        except ProofInvalid:
+            return
+        raise ProofInvalid("the proof has bytes after its end")
+
+    def _ezkl_verify(self, info: CircuitInfo, snark: dict) -> None:
+        """Raise :class:`ProofInvalid` unless ezkl accepts the proof file ``snark``."""
+        with self._scratch(info.cid) as scratch:
             path = scratch.write("verify", snark)
             try:
                 ok = _ezkl_module().verify(
-                    proof_path=str(path), settings_path=str(self._path(cid, "settings.json")),
-                    vk_path=str(self._path(cid, "vk.key")),
+                    proof_path=str(path), settings_path=str(self._path(info.cid, "settings.json")),
+                    vk_path=str(self._path(info.cid, "vk.key")),
                     srs_path=str(self._srs_path(info.logrows)))
             except Exception as exc:  # ezkl raises RuntimeError, ValueError, panics...
                 raise ProofInvalid(f"ezkl rejected the proof: {_first_line(exc)}") from exc
@@ -453,42 +470,22 @@ class CircuitStore:
         return arrays
 
     def _parse(self, info: CircuitInfo, proof: bytes) -> tuple[dict, tuple[list[list[int]], list[list[int]]]]:
-        """Check the proof file's structure; return the canonical file ezkl will verify and
-        the signed public values, split into inputs and outputs."""
-        try:
-            snark = json.loads(bytes(proof).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, TypeError) as exc:
-            raise ProofInvalid(f"the proof is not a JSON proof file: {_first_line(exc)}") from exc
-        if not isinstance(snark, dict):
-            raise ProofInvalid("the proof is not a JSON proof file: not an object")
-        body = snark.get("proof")
-        if not isinstance(body, list) or not body or not all(
-            type(b) is int and 0 <= b <= 255 for b in body
-        ):
-            raise ProofInvalid("the proof has no 'proof' byte list")
-        body_bytes = bytes(body)
-        hex_proof = snark.get("hex_proof")
-        if hex_proof is not None and hex_proof != "0x" + body_bytes.hex():
-            raise ProofInvalid("'hex_proof' does not match 'proof'")
-        instances = snark.get("instances")
-        if not isinstance(instances, list) or len(instances) != 1 or not isinstance(instances[0], list):
-            raise ProofInvalid("the proof must have one column of public values")
+        """Decode a canonical proof; return the proof file ezkl will verify and the signed
+        public values, split into inputs and outputs."""
+        felts, body = decode_proof(proof)
         sizes = [int(np.prod(s)) for s in (*info.input_shapes, *info.output_shapes)]
-        if len(instances[0]) != sum(sizes):
+        if len(felts) != sum(sizes):
             raise ProofInvalid(
-                f"the proof has {len(instances[0])} public values; the circuit of {info.cid} has {sum(sizes)}"
+                f"the proof has {len(felts)} public values; the circuit of {info.cid} has {sum(sizes)}"
             )
-        values = [_felt_to_int(felt) for felt in instances[0]]
+        values = [_signed(felt) for felt in felts]
         columns, start = [], 0
         for size in sizes:
             columns.append(values[start:start + size])
             start += size
         n_in = len(info.input_shapes)
-        canonical = {
-            "instances": [[(v % FIELD_MODULUS).to_bytes(32, "little").hex() for v in values]],
-            "proof": body,
-        }
-        return canonical, (columns[:n_in], columns[n_in:])
+        snark = {"instances": [[felt.to_bytes(32, "little").hex() for felt in felts]], "proof": list(body)}
+        return snark, (columns[:n_in], columns[n_in:])
 
 
 class _Scratch:
@@ -525,6 +522,49 @@ def prove_in_process(directory: Path | str, cid: str, feeds: Mapping[str, np.nda
     ``concurrent.futures.ProcessPoolExecutor``. Raises what :meth:`CircuitStore.prove` raises.
     """
     return CircuitStore(directory).prove(cid, dict(feeds))
+
+
+#: The canonical proof: ``rlp([public values, proof bytes])``, each public value a 32-byte
+#: little-endian field element, the proof bytes ezkl's (not empty).
+_PROOF_SEDES = List([CountableList(Binary.fixed_length(32)), Binary(min_length=1)], strict=True)
+_NOT_CANONICAL = "the proof is not in its canonical encoding (rlp([public values, proof bytes]))"
+
+
+def encode_proof(felts: Sequence[int], body: bytes) -> bytes:
+    """The one encoding of a proof with public values ``felts`` (field elements in ``[0, p)``)
+    and proof bytes ``body``: what records store and node signatures cover."""
+    return rlp.encode([[felt.to_bytes(32, "little") for felt in felts], bytes(body)], sedes=_PROOF_SEDES)
+
+
+def decode_proof(proof: bytes) -> tuple[list[int], bytes]:
+    """The public values (field elements) and proof bytes of a canonical proof.
+
+    Raises :class:`ProofInvalid` unless ``proof`` is exactly ``encode_proof`` of what it
+    decodes to: other RLP forms, trailing bytes, a public value of another length or not
+    below the field modulus, or an empty proof are all refused.
+    """
+    try:
+        raw_felts, body = rlp.decode(bytes(proof), sedes=_PROOF_SEDES, strict=True)
+    except (RLPException, RecursionError, TypeError) as exc:  # nested lists recurse in rlp
+        raise ProofInvalid(_NOT_CANONICAL) from exc
+    felts = [int.from_bytes(raw, "little") for raw in raw_felts]
+    if any(felt >= FIELD_MODULUS for felt in felts):
+        raise ProofInvalid("a public value is not a canonical field element")
+    if encode_proof(felts, body) != bytes(proof):
+        raise ProofInvalid(_NOT_CANONICAL)
+    return felts, body
+
+
+def _from_ezkl_proof_file(data: bytes) -> bytes:
+    """The canonical encoding of the proof in ezkl's proof file (one column of public values)."""
+    try:
+        snark = json.loads(data)
+        (column,) = snark["instances"]
+        felts = [int.from_bytes(bytes.fromhex(felt), "little") for felt in column]
+        body = bytes(snark["proof"])
+        return encode_proof(felts, body)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ZkmlUnsupported(f"ezkl returned a proof file this version cannot read: {_first_line(exc)}") from exc
 
 
 def calibration_input(specs: Sequence[tuple[str, str, tuple]]) -> list[list[float | int]]:
@@ -654,7 +694,12 @@ def _felt_to_int(felt) -> int:
         raise ProofInvalid("a public value is not 32 bytes of hex") from exc
     if value >= FIELD_MODULUS:
         raise ProofInvalid("a public value is not a canonical field element")
-    return value - FIELD_MODULUS if value > FIELD_MODULUS // 2 else value
+    return _signed(value)
+
+
+def _signed(felt: int) -> int:
+    """The signed integer a field element stands for."""
+    return felt - FIELD_MODULUS if felt > FIELD_MODULUS // 2 else felt
 
 
 def _check_outputs(info: CircuitInfo, proven: list[list[int]], expected: Sequence[np.ndarray]) -> None:

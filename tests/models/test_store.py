@@ -12,7 +12,7 @@ import pytest
 from ogevm.constants import GAS_MODEL_BASE
 from ogevm.errors import InvalidModel, ModelIntegrityError, ModelNotFound, ModelTooLarge
 from ogevm.models import ModelStore, compute_cid, inspect_model, verify_cid
-from ogevm.models.cost import estimate_ops, model_gas_per_sample
+from ogevm.models.cost import analyse_model
 
 MODELS = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 FIXTURES = sorted(p.name for p in MODELS.glob("*.onnx"))
@@ -188,13 +188,12 @@ def test_oversize_is_checked_before_parsing():
 @pytest.mark.parametrize("name", FIXTURES)
 def test_gas_per_sample_is_deterministic(name):
     data = fixture_bytes(name)
-    first = inspect_model(data).gas_per_sample
-    assert first == ModelStore().add(data).gas_per_sample
+    first = inspect_model(data)
+    assert first.gas_per_sample == ModelStore().add(data).gas_per_sample
     model = onnx.load_model_from_string(data)
-    assert model_gas_per_sample(model) == first
-    assert estimate_ops(model) == estimate_ops(onnx.load_model_from_string(data))
-    assert first >= GAS_MODEL_BASE
-    # estimating must not change the model it is given
+    assert analyse_model(model) == first.cost == analyse_model(onnx.load_model_from_string(data))
+    assert first.gas_per_sample == first.cost.gas(first.cost.minimal_values(), rows=1) >= GAS_MODEL_BASE
+    # analysing must not change the model it is given
     assert model.SerializeToString() == onnx.load_model_from_string(data).SerializeToString()
 
 
@@ -204,6 +203,16 @@ def test_heavy_model_costs_more():
     assert heavy > light
     # 24 rounds of a 256x256 matmul per sample: at least 24 * 2 * 256**3 operations
     assert heavy - GAS_MODEL_BASE >= 24 * 2 * 256**3 // 1000
+
+
+def test_fixture_costs_are_polynomials_of_the_batch():
+    info = inspect_model(fixture_bytes("small_mlp.onnx"))
+    assert info.cost.dimensions == (("batch", "x", 0),)
+    # Gemm 8->16, 16->16, 16->1 (2*K*N each) and Relu/bias traffic, per row
+    assert str(info.cost.ops) == "864*batch"
+    assert info.cost.gas({"batch": 10}, rows=10) == 10 * GAS_MODEL_BASE + 9
+    fixed = inspect_model(fixture_bytes("fixed_shape.onnx")).cost
+    assert fixed.dimensions == () and fixed.ops({}) == 2 * 1 * 4 * 2
 
 
 def test_batchable_flags():

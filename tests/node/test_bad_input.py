@@ -72,7 +72,7 @@ def test_unknown_method(node):
     ("eth_getBalance", ["0x1234"], "20 bytes"),
     ("eth_getBalance", [SOMEONE, "0xnothex"], "hex quantity"),
     ("eth_getBalance", [], "missing parameter 0"),
-    ("eth_getBlockByNumber", [{"x": 1}, False], "hex quantity"),
+    ("eth_getBlockByNumber", [{"x": 1}, False], "block object"),
     ("eth_getBlockByHash", ["0x1234", False], "32 bytes"),
     ("eth_getTransactionReceipt", [42], "0x-prefixed hex"),
     ("eth_getStorageAt", [SOMEONE, "zz"], "hex quantity"),
@@ -188,7 +188,8 @@ def test_model_upload_that_is_not_onnx(node):
         error = error_of(node, "og_addModel", "0x" + junk.hex())
         assert error["code"] == INVALID_PARAMS and "not a valid ONNX model" in error["message"], error
     cid = node.rpc("og_addModel", "0x" + model_bytes("small_mlp").hex())
-    assert cid in [m["cid"] for m in node.rpc("og_listModels")]
+    (listed,) = [m for m in node.rpc("og_listModels") if m["cid"] == cid]
+    assert listed["batchable"] and listed["rowMixing"] is None and listed["batchSizes"][0] == 2
     assert node.rpc("og_addModel", "0x" + model_bytes("small_mlp").hex()) == cid  # idempotent
 
 

@@ -1,8 +1,8 @@
-"""The inference executor: batching is exact, failures stay per request, records are signed."""
+"""The inference executor: batching is exact (stacks only at verified sizes, padded, and
+equal to each request alone), failures stay per request, records are signed."""
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import replace
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from ogevm.abi import InferenceMode
 from ogevm.models.runtime import ModelRuntime
-from ogevm.pipe.executor import local_executor
+from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend, local_executor
+from ogevm.pipe.worker import InferenceWorker
 from ogevm.precompile.modes import InlineProvider
 from ogevm.records import InferenceRequest, RequestId
 from ogevm.testing.strategies import valid_input_for
@@ -88,12 +89,13 @@ def test_batched_outputs_equal_unbatched_and_inline(fixture_store, cids, executo
 def test_a_nan_in_a_stacked_batch_fails_only_its_own_request(fixture_store, cids, inline):
     runtime = CountingRuntime(fixture_store)
     executor = local_executor(runtime, NODE_KEY, 1)
-    values = [[2], [-1], [(5, 1)], [-3], [7]]
+    assert 2 in fixture_store[cids["log_model"]].batch_sizes
+    values = [[2], [-1], [(5, 1)], [-3]]
     requests = [rows_request(fixture_store, cids, "log_model", [v], i) for i, v in enumerate(values)]
     records = executor.execute(requests)
-    assert runtime.runs == [(cids["log_model"], 5)]  # one stacked run
+    assert runtime.runs == [(cids["log_model"], 2)] * 2  # stacked runs only
     errors = [r.result.error for r in records]
-    assert [e is not None for e in errors] == [False, True, False, True, False]
+    assert [e is not None for e in errors] == [False, True, False, True]
     assert all("contains NaN" in errors[i] for i in (1, 3))
     assert records[0].result.output.numbers[0].values[0] == (6931472, 7)  # ln 2 in float32
     assert [r.result for r in records] == [inline.resolve(r) for r in requests]
@@ -153,18 +155,23 @@ def test_records_carry_a_valid_vanilla_signature_of_the_node(fixture_store, cids
     assert recover_signer(changed, records[0].signature) != NODE
 
 
-@pytest.mark.parametrize("count, max_batch, workers",
-                         [(1, 4, 2), (4, 4, 1), (4, 4, 2), (5, 4, 1), (10, 4, 2), (17, 8, 2), (9, 1, 2), (7, 64, 3)])
-def test_one_model_runs_in_batches_of_at_most_max_batch_shared_among_the_workers(fixture_store, cids, count,
-                                                                                 max_batch, workers):
+@pytest.mark.parametrize("count, max_batch, workers, runs", [
+    (1, 4, 2, [1]), (4, 4, 1, [4]), (4, 4, 2, [2, 2]), (5, 4, 1, [4, 1]), (10, 4, 2, [4, 4, 2]),
+    (17, 8, 2, [8, 8, 1]), (9, 1, 2, [1] * 9),
+    # the share per worker (3 rows) is not a verified size: stacks of 2, the last row alone
+    (7, 64, 3, [2, 2, 2, 1]),
+    # 7 rows in stacks of at most 4: the last 3 are padded to a run of 4
+    (7, 8, 1, [4, 4]),
+])
+def test_one_model_runs_in_verified_stack_sizes_of_at_most_max_batch_shared_among_the_workers(
+        fixture_store, cids, inline, count, max_batch, workers, runs):
     runtime = CountingRuntime(fixture_store)
     executor = local_executor(runtime, NODE_KEY, workers, max_batch=max_batch)
     requests = [rows_request(fixture_store, cids, "linear_regression", [[i, 1, 2, 3]], i) for i in range(count)]
     records = executor.execute(requests)
-    size = min(max_batch, math.ceil(count / workers))  # every worker gets a share
-    assert sorted(rows for _, rows in runtime.runs) == sorted(
-        [size] * (count // size) + ([count % size] if count % size else []))
-    # y = 0.5 i - 1.25 + 4 + 2.25 + 0.1
+    assert sorted(rows for _, rows in runtime.runs) == sorted(runs)
+    # y = 0.5 i - 1.25 + 4 + 2.25 + 0.1, padding rows dropped
+    assert [r.result for r in records] == [inline.resolve(r) for r in requests]
     for i, record in enumerate(records):
         (value,) = record.result.output.numbers[0].values
         assert np.isclose(value.value / 10**value.decimals, 0.5 * i + 5.1, rtol=1e-6)
@@ -179,12 +186,41 @@ def test_without_batching_every_request_runs_alone(fixture_store, cids):
     executor.close()
 
 
-def test_a_multi_row_request_counts_its_rows_against_max_batch(fixture_store, cids):
+def test_a_multi_row_request_counts_its_rows_against_max_batch(fixture_store, cids, inline):
     runtime = CountingRuntime(fixture_store)
     executor = local_executor(runtime, NODE_KEY, 1, max_batch=4)
-    rows = [[1, 2, 3, 4]] * 3
-    executor.execute([rows_request(fixture_store, cids, "linear_regression", rows, i) for i in range(3)])
-    assert [n for _, n in runtime.runs] == [3, 3, 3]  # 3 + 3 > 4: never two in one run
+    requests = [rows_request(fixture_store, cids, "linear_regression", [[i, 2, 3, 4]] * 2, i) for i in range(3)]
+    records = executor.execute(requests)
+    assert [n for _, n in runtime.runs] == [4, 2]  # 2 + 2 fill a run of 4; a third would not fit
+    assert [r.result for r in records] == [inline.resolve(r) for r in requests]
+
+
+def test_a_request_whose_row_count_was_not_verified_runs_alone(fixture_store, cids, inline):
+    """Three rows alone run at shape [3, ...], never checked against shape [1, ...]: stacked,
+    its rows could get other bits than its own run alone (what eth_call computes)."""
+    runtime = CountingRuntime(fixture_store)
+    executor = local_executor(runtime, NODE_KEY, 1)
+    assert 3 not in fixture_store[cids["linear_regression"]].batch_sizes
+    requests = [rows_request(fixture_store, cids, "linear_regression", [[i, 2, 3, 4]] * rows, i)
+                for i, rows in enumerate([3, 1, 1])]
+    records = executor.execute(requests)
+    assert sorted(n for _, n in runtime.runs) == [2, 3]
+    assert [r.result for r in records] == [inline.resolve(r) for r in requests]
+
+
+def test_the_worker_runs_alone_a_stack_its_own_check_did_not_admit(fixture_store, cids, inline):
+    """A planner whose catalogue admits bigger stacks (another machine) cannot make this
+    node run a shape it did not verify."""
+    runtime = CountingRuntime(fixture_store)
+    info = fixture_store[cids["log_model"]]
+    assert 4 not in info.batch_sizes
+    planner_view = {info.cid: replace(info, batch_sizes=(2, 4, 8))}
+    executor = InferenceExecutor(ThreadPoolBackend(InferenceWorker(runtime, NODE_KEY), 1), planner_view)
+    requests = [rows_request(fixture_store, cids, "log_model", [[(17 + 10 * i, 1)]], i) for i in range(4)]
+    records = executor.execute(requests)
+    assert sorted(runtime.runs) == [(info.cid, 1)] * 4
+    assert [r.result for r in records] == [inline.resolve(r) for r in requests]
+    executor.close()
 
 
 def test_fixed_shape_requests_are_never_stacked(fixture_store, cids, inline):

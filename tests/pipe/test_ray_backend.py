@@ -161,7 +161,7 @@ def test_without_a_live_actor_a_job_fails_with_a_reason_naming_its_requests(ray_
     try:
         (actor,) = executor.backend.actors
         ray_cluster.kill(actor.handle)
-        requests = requests_for(fixture_store, cids["linear_regression"], 3)
+        requests = requests_for(fixture_store, cids["linear_regression"], 4)  # one stack of 4
         (future,) = executor.submit(requests)
         with pytest.raises(ExecutorUnavailable) as info:
             future.result(timeout=60)

@@ -87,6 +87,14 @@ def test_workers_give_the_outcomes_of_simulating_in_process(workers):
     assert "nonce" in remote[-1][0][1]
 
 
+def assert_simulates_a_new_contract(chain, simulator, cid: str) -> None:
+    """Deploy a forecast contract on ``cid`` (8 features) now; the simulator must see it."""
+    (later,) = deploy_all(chain, [("PriceForecast", (cid, "x", "y"))])
+    tx = chain.sign(1, later.address, later.interface.function("forecast").encode([(1, 0)] * 8), gas=GAS)
+    ((requests, reason),), = simulator.simulate([([tx], {})])
+    assert reason is None and [r.model_cid for r in requests] == [cid]
+
+
 def test_workers_follow_new_blocks_and_models(cids):
     """A model added and a contract deployed after the workers started reach their copy."""
     store = ModelStore()
@@ -96,10 +104,7 @@ def test_workers_follow_new_blocks_and_models(cids):
     simulator = WorkerSimulator(chain, db, process_workers(chain.base_vm_class, chain.chain.chain_id), 1)
     try:
         store.add_file(fixture_model("small_mlp"))
-        (later,) = deploy_all(chain, [("PriceForecast", (cids["small_mlp"], "x", "y"))])
-        tx = chain.sign(1, later.address, later.interface.function("forecast").encode([(1, 0)] * 8), gas=GAS)
-        ((requests, reason),), = simulator.simulate([([tx], {})])
-        assert reason is None and [r.model_cid for r in requests] == [cids["small_mlp"]]
+        assert_simulates_a_new_contract(chain, simulator, cids["small_mlp"])
     finally:
         simulator.close()
 
@@ -143,9 +148,6 @@ def test_ray_actors_run_the_same_worker_protocol(recorded, cids, ray_cluster):
         assert all(pipeline.pool.status(tx.hash).state is TxState.INCLUDED for tx in txs)
         assert sum(len(b.block.transactions) for b in blocks) == len(txs)
         # the next block's changes reach the actors: a contract deployed now is simulated there
-        (later,) = deploy_all(chain, [("PriceForecast", (cids["small_mlp"], "x", "y"))])
-        tx = chain.sign(1, later.address, later.interface.function("forecast").encode([(1, 0)] * 8), gas=GAS)
-        ((requests, reason),), = simulator.simulate([([tx], {})])
-        assert reason is None and [r.model_cid for r in requests] == [cids["small_mlp"]]
+        assert_simulates_a_new_contract(chain, simulator, cids["small_mlp"])
     finally:
         simulator.close()

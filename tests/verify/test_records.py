@@ -1,11 +1,14 @@
-"""Record checks per mode against the on-chain registry: VANILLA and (simulated) TEE."""
+"""Record checks per mode against the on-chain registry: VANILLA and (simulated) TEE, and the
+one valid byte form of the fields no signature covers."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from eth_keys import keys
+from eth_keys.constants import SECPK1_N
 
 from ogevm.abi.types import InferenceMode, ModelOutput, Number, NumberTensor
 from ogevm.constants import INFERENCE_REGISTRY_ADDRESS, ATTESTATION_PRECOMPILE_ADDRESS
@@ -13,8 +16,14 @@ from ogevm.pipe.bundle import InferenceRecord
 from ogevm.records import InferenceResult, RequestId
 from ogevm.verify.records import InvalidRecord, verify_record
 from ogevm.verify.registry import RegistryView, registry_interface
-from ogevm.verify.tee import DEV_VENDOR_ROOT_KEY, SIMULATED_ENCLAVE_MEASUREMENT, SimulatedEnclave, attest
-from ogevm.verify.vanilla import sign_result
+from ogevm.verify.tee import (
+    DEV_VENDOR_ROOT_KEY,
+    SIMULATED_ENCLAVE_MEASUREMENT,
+    Attestation,
+    SimulatedEnclave,
+    attest,
+)
+from ogevm.verify.vanilla import DOMAIN, is_low_s, output_hash, recover_signer, sign_result, signing_hash
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
 
 RESULT = InferenceResult(RequestId(b"\x01" * 32, 0), b"\x02" * 32,
@@ -25,9 +34,15 @@ def vanilla(key=DEV_INFERENCE_NODE_KEY, mode=InferenceMode.VANILLA, result=RESUL
     return InferenceRecord(result, mode, "bafkrei", key.public_key.to_canonical_address(), sign_result(key, result))
 
 
-def tee(enclave, result=RESULT, attestation=None):
-    return InferenceRecord(result, InferenceMode.TEE, "bafkrei", enclave.address, enclave.sign(result),
-                           attestation=(attestation or enclave.attestation).encode())
+def tee(enclave, result=RESULT, attestation=None, document: bytes | None = None):
+    """A TEE record by ``enclave``; with ``attestation`` (or raw ``document`` bytes) another
+    document, signed by the enclave's key as a compromised enclave would."""
+    if attestation is None and document is None:
+        return InferenceRecord(result, InferenceMode.TEE, "bafkrei", enclave.address, enclave.sign(result),
+                               attestation=enclave.attestation.encode())
+    document = attestation.encode() if document is None else document
+    return InferenceRecord(result, InferenceMode.TEE, "bafkrei", enclave.address,
+                           enclave._signer.sign(result, document), attestation=document)
 
 
 def registry(chain):
@@ -136,6 +151,16 @@ def test_tee_attestation_for_another_key(chain, enclave):
         verify_record(tee(enclave, attestation=other.attestation), registry(chain), now(chain))
 
 
+def test_the_enclave_signature_covers_its_attestation(chain, enclave):
+    """Another valid document of the same enclave key (an older one, not expired) cannot
+    replace the one the enclave signed with: the bundle would have two valid encodings."""
+    record = tee(enclave)
+    older = attest(DEV_VENDOR_ROOT_KEY, enclave.address, SIMULATED_ENCLAVE_MEASUREMENT, now(chain) - 60)
+    verify_record(tee(enclave, attestation=older), registry(chain), now(chain))  # valid when signed so
+    with pytest.raises(InvalidRecord, match="^bad signature$"):
+        verify_record(replace(record, attestation=older.encode()), registry(chain), now(chain))
+
+
 def test_tee_enclave_not_registered(chain):
     stranger = SimulatedEnclave(timestamp=now(chain))
     with pytest.raises(InvalidRecord, match="not registered for TEE"):
@@ -156,3 +181,72 @@ def test_attestation_precompile_reports_what_the_document_binds(chain, enclave):
 
     with pytest.raises(TransactionFailed, match="malformed"):
         chain.call(ATTESTATION_PRECOMPILE_ADDRESS, VERIFY_ATTESTATION_SELECTOR + b"\x00" * 7)
+
+
+# --- one valid byte form per field --------------------------------------------------------
+def high_s(signature: bytes) -> bytes:
+    """The other valid ECDSA signature of the same message: ``(r, n - s)``, recovery id flipped."""
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (SECPK1_N - s).to_bytes(32, "big") + bytes([signature[64] ^ 1])
+
+
+def test_a_high_s_signature_is_a_bad_signature(chain):
+    """``(r, n - s)`` recovers the same key: accepting it would give every record two
+    encodings (and every block two bundle roots) without the node's key."""
+    record = vanilla()
+    assert is_low_s(record.signature)
+    other = replace(record, signature=high_s(record.signature))
+    assert recover_signer(other.result, other.signature) is None
+    with pytest.raises(InvalidRecord, match="^bad signature$"):
+        verify_record(other, registry(chain), now(chain))
+
+
+def test_the_signature_of_a_record_with_a_proof_covers_the_proof(chain):
+    record = vanilla(mode=InferenceMode.ZKML)
+    with_proof = replace(record, proof=b"\x01")  # under the signature made without it
+    with pytest.raises(InvalidRecord, match="^bad signature$"):
+        verify_record(with_proof, registry(chain), now(chain))
+    assert recover_signer(RESULT, sign_result(DEV_INFERENCE_NODE_KEY, RESULT, b"\x01"), b"\x01") == record.node
+    assert recover_signer(RESULT, sign_result(DEV_INFERENCE_NODE_KEY, RESULT, b"\x01"), b"\x02") != record.node
+
+
+def test_only_a_record_with_a_proof_has_a_proof_hash_in_its_message():
+    """VANILLA and TEE records (no proof) are signed exactly as before the proof hash."""
+    from eth_utils import keccak
+
+    fields = DOMAIN + RESULT.request_id.tx_hash + (0).to_bytes(32, "big") + RESULT.digest + output_hash(RESULT)
+    assert signing_hash(RESULT.request_id, RESULT.digest, output_hash(RESULT)) == keccak(fields)
+    assert signing_hash(RESULT.request_id, RESULT.digest, output_hash(RESULT), b"\x01") == keccak(
+        fields + keccak(b"\x01"))
+
+
+def test_a_zkml_output_whose_proof_is_not_canonical_is_refused_before_replay(chain):
+    proof = b'{"instances": [], "proof": [1]}'
+    record = replace(vanilla(mode=InferenceMode.ZKML), proof=proof,
+                     signature=sign_result(DEV_INFERENCE_NODE_KEY, RESULT, proof))
+    with pytest.raises(InvalidRecord, match="^invalid proof: the proof is not in its canonical encoding"):
+        verify_record(record, registry(chain), now(chain))
+
+
+def test_an_error_result_carrying_a_proof_is_refused(chain):
+    failed = InferenceResult(RESULT.request_id, RESULT.digest, error="no circuit")
+    record = vanilla(mode=InferenceMode.ZKML, result=failed)
+    verify_record(record, registry(chain), now(chain))  # a ZKML error result: no proof needed
+    with_proof = replace(record, proof=b"\x01", signature=sign_result(DEV_INFERENCE_NODE_KEY, failed, b"\x01"))
+    with pytest.raises(InvalidRecord, match="^an error result carries a proof$"):
+        verify_record(with_proof, registry(chain), now(chain))
+
+
+def test_a_tee_attestation_with_trailing_bytes_is_refused(chain, enclave):
+    """The ABI decoder ignores bytes after the document: a second encoding of it."""
+    padded = tee(enclave, document=enclave.attestation.encode() + b"\x00" * 32)
+    assert Attestation.decode(padded.attestation) == enclave.attestation
+    with pytest.raises(InvalidRecord, match="^attestation document is not in its canonical ABI encoding$"):
+        verify_record(padded, registry(chain), now(chain))
+
+
+def test_a_tee_attestation_with_a_high_s_vendor_signature_is_refused(chain, enclave):
+    document = enclave.attestation._replace(signature=high_s(enclave.attestation.signature))
+    assert document.vendor() == enclave.attestation.vendor()
+    with pytest.raises(InvalidRecord, match="^attestation signature is not in its low-s form$"):
+        verify_record(tee(enclave, attestation=document), registry(chain), now(chain))

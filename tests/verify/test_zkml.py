@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import onnxruntime as ort
 import pytest
+import rlp
 from onnx import TensorProto, helper, numpy_helper
 
 pytest.importorskip("ezkl", reason="ZKML tests need the ezkl package (pip install 'ogevm[zkml]')")
@@ -18,10 +19,13 @@ from ogevm.errors import ModelIntegrityError  # noqa: E402
 from ogevm.fixtures import fixture_model  # noqa: E402
 from ogevm.models.cid import compute_cid  # noqa: E402
 from ogevm.verify.zkml import (  # noqa: E402
+    FIELD_MODULUS,
     SRS_LABEL,
     CircuitStore,
     ProofInvalid,
     ZkmlUnsupported,
+    decode_proof,
+    encode_proof,
     prove_in_process,
 )
 
@@ -81,9 +85,21 @@ def proofs(store, cids) -> dict[str, tuple[bytes, list[np.ndarray]]]:
 
 
 def mutate(proof: bytes, change) -> bytes:
-    snark = json.loads(proof)
-    change(snark)
-    return json.dumps(snark).encode()
+    """``proof`` re-encoded after ``change(felts, body)`` edits its decoded lists in place."""
+    felts, body = decode_proof(proof)
+    body = list(body)
+    change(felts, body)
+    return encode_proof(felts, bytes(body))
+
+
+def ezkl_proof_file(proof: bytes, **changes) -> dict:
+    """The proof file ezkl writes for ``proof`` (its fields as ezkl 23.0.5 names them)."""
+    felts, body = decode_proof(proof)
+    snark = {"protocol": None, "instances": [[felt.to_bytes(32, "little").hex() for felt in felts]],
+             "proof": list(body), "hex_proof": "0x" + body.hex(), "split": None,
+             "pretty_public_inputs": None, "timestamp": 1796080833503, "version": "23.0.5"}
+    snark.update(changes)
+    return snark
 
 
 # --- preparing ---------------------------------------------------------------------
@@ -240,12 +256,11 @@ def test_rejects_a_proof_for_other_inputs(store, cids, proofs):
 
 
 def test_rejects_changed_public_inputs(store, cids, proofs):
-    """Changing a public input in the file (outputs untouched) breaks the proof itself."""
+    """Changing a public input in the proof (outputs untouched) breaks the proof itself."""
     proof, outputs = proofs["small_mlp"]
 
-    def change(snark):
-        first = int.from_bytes(bytes.fromhex(snark["instances"][0][0]), "little")
-        snark["instances"][0][0] = (first + 1).to_bytes(32, "little").hex()
+    def change(felts, body):
+        felts[0] += 1
 
     with pytest.raises(ProofInvalid, match="^ezkl rejected the proof"):
         store.verify(cids["small_mlp"], mutate(proof, change), outputs)
@@ -255,16 +270,15 @@ def test_rejects_changed_public_inputs(store, cids, proofs):
 def test_rejects_a_truncated_proof(store, cids, proofs, cut):
     proof, outputs = proofs["linear_regression"]
     end = int(len(proof) * cut) if isinstance(cut, float) else len(proof) - cut
-    with pytest.raises(ProofInvalid, match="not a JSON proof file"):
+    with pytest.raises(ProofInvalid, match="not in its canonical encoding"):
         store.verify(cids["linear_regression"], proof[:end], outputs)
 
 
 def test_rejects_a_truncated_proof_body(store, cids, proofs):
     proof, outputs = proofs["linear_regression"]
 
-    def change(snark):
-        snark["proof"] = snark["proof"][:-32]
-        snark["hex_proof"] = "0x" + bytes(snark["proof"]).hex()
+    def change(felts, body):
+        del body[-32:]
 
     with pytest.raises(ProofInvalid, match="^ezkl rejected the proof"):
         store.verify(cids["linear_regression"], mutate(proof, change), outputs)
@@ -272,37 +286,89 @@ def test_rejects_a_truncated_proof_body(store, cids, proofs):
 
 def test_rejects_a_proof_with_one_mutated_byte(store, cids, proofs):
     proof, outputs = proofs["small_mlp"]
-    position = 200  # inside the proof body
 
-    def flip_hex_only(snark):  # ezkl itself would accept this one: it ignores hex_proof
-        body = bytearray(bytes.fromhex(snark["hex_proof"][2:]))
-        body[position] ^= 0x01
-        snark["hex_proof"] = "0x" + body.hex()
-
-    with pytest.raises(ProofInvalid, match="'hex_proof' does not match 'proof'"):
-        store.verify(cids["small_mlp"], mutate(proof, flip_hex_only), outputs)
-
-    def flip_both(snark):
-        snark["proof"][position] ^= 0x01
-        snark["hex_proof"] = "0x" + bytes(snark["proof"]).hex()
+    def flip(felts, body):
+        body[200] ^= 0x01  # inside the proof body
 
     with pytest.raises(ProofInvalid, match="^ezkl rejected the proof"):
-        store.verify(cids["small_mlp"], mutate(proof, flip_both), outputs)
+        store.verify(cids["small_mlp"], mutate(proof, flip), outputs)
+
+
+@pytest.mark.parametrize("extra", [b"\x00", b"\x00" * 32], ids=["one-byte", "one-word"])
+def test_rejects_bytes_after_the_end_of_the_proof_body(store, cids, proofs, extra):
+    """ezkl stops reading at the end of the proof and accepts whatever follows it."""
+    proof, outputs = proofs["small_mlp"]
+    felts, body = decode_proof(proof)
+    with pytest.raises(ProofInvalid, match="^the proof has bytes after its end$"):
+        store.verify(cids["small_mlp"], encode_proof(felts, body + extra), outputs)
+
+
+# --- one encoding per proof ----------------------------------------------------------------
+def test_the_canonical_encoding_round_trips(proofs):
+    for proof, _ in proofs.values():
+        felts, body = decode_proof(proof)
+        assert encode_proof(felts, body) == proof and len(body) > 0
+        assert all(0 <= felt < FIELD_MODULUS for felt in felts)
 
 
 @pytest.mark.parametrize(
-    "change, reason",
+    "form",
     [
-        (lambda s: s.pop("proof"), "no 'proof' byte list"),
-        (lambda s: s.update(proof=[256]), "no 'proof' byte list"),
-        (lambda s: s.update(instances=[]), "one column of public values"),
-        (lambda s: s["instances"][0].__setitem__(0, "zz" * 32), "not 32 bytes of hex"),
-        (lambda s: s["instances"][0].__setitem__(0, "ff" * 32), "not a canonical field element"),
+        lambda proof: json.dumps(ezkl_proof_file(proof)).encode(),
+        lambda proof: json.dumps(ezkl_proof_file(proof), indent=2).encode(),
+        lambda proof: json.dumps({k: v for k, v in ezkl_proof_file(proof).items() if k in ("instances", "proof")},
+                                 sort_keys=True, separators=(",", ":")).encode(),
+        lambda proof: proof + b"\x00",
+        lambda proof: b"\x00" + proof,
     ],
+    ids=["ezkl-file", "re-indented", "minimal-json", "trailing-byte", "leading-byte"],
 )
-def test_rejects_malformed_proof_files(store, cids, proofs, change, reason):
+def test_other_encodings_of_a_good_proof_are_rejected(store, cids, proofs, form):
+    """Before the canonical encoding, each of the JSON forms verified (ezkl reads only some
+    fields of its proof file), so one proof had many valid encodings."""
     proof, outputs = proofs["linear_regression"]
+    with pytest.raises(ProofInvalid, match="^the proof is not in its canonical encoding"):
+        store.verify(cids["linear_regression"], form(proof), outputs)
+
+
+def rlp_list(payload: bytes) -> bytes:
+    """An RLP list header (shortest form) followed by ``payload``."""
+    if len(payload) <= 55:
+        return bytes([0xC0 + len(payload)]) + payload
+    size = len(payload).to_bytes((len(payload).bit_length() + 7) // 8, "big")
+    return bytes([0xF7 + len(size)]) + size + payload
+
+
+def test_non_canonical_rlp_of_the_same_proof_is_rejected(store, cids, proofs):
+    """The same lists, but the first public value with a long-form length prefix."""
+    proof, outputs = proofs["linear_regression"]
+    felts, body = decode_proof(proof)
+    values = [felt.to_bytes(32, "little") for felt in felts]
+    canonical = rlp_list(rlp_list(b"".join(rlp.encode(v) for v in values)) + rlp.encode(body))
+    assert canonical == proof
+    long_form = rlp_list(rlp_list(b"\xb8\x20" + values[0] + b"".join(rlp.encode(v) for v in values[1:]))
+                         + rlp.encode(body))
+    with pytest.raises(ProofInvalid, match="^the proof is not in its canonical encoding"):
+        store.verify(cids["linear_regression"], long_form, outputs)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "not in its canonical encoding"),
+        (b"\xff\xfe", "not in its canonical encoding"),
+        (rlp.encode([[(1).to_bytes(32, "little")], b""]), "not in its canonical encoding"),
+        (encode_proof([FIELD_MODULUS], b"\x01"), "not a canonical field element"),
+        (encode_proof([1, 2], b"\x01"), "the proof has 2 public values"),
+    ],
+    ids=["empty", "not-rlp", "empty-body", "felt-beyond-the-field", "wrong-count"],
+)
+def test_rejects_malformed_proofs(store, cids, proofs, data, reason):
+    _, outputs = proofs["linear_regression"]
     with pytest.raises(ProofInvalid, match=reason):
-        store.verify(cids["linear_regression"], mutate(proof, change), outputs)
-    with pytest.raises(ProofInvalid, match="not a JSON proof file"):
-        store.verify(cids["linear_regression"], b"\xff\xfe", outputs)
+        store.verify(cids["linear_regression"], data, outputs)
+
+
+def test_a_public_value_of_another_width_is_rejected():
+    with pytest.raises(ProofInvalid, match="not in its canonical encoding"):
+        decode_proof(rlp.encode([[b"\x01" * 31], b"\x01"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -19,7 +20,7 @@ from ogevm.pipe.pipeline import Pipeline, default_prover  # noqa: E402
 from ogevm.pipe.validator import BlockValidator  # noqa: E402
 from ogevm.precompile.modes import ReplayProvider  # noqa: E402
 from ogevm.verify.vanilla import sign_result  # noqa: E402
-from ogevm.verify.zkml import CircuitProofChecker, CircuitStore  # noqa: E402
+from ogevm.verify.zkml import CircuitProofChecker, CircuitStore, decode_proof, encode_proof  # noqa: E402
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY  # noqa: E402
 from ogevm.vm.chain import DevChain, chain_class, genesis_params, genesis_state  # noqa: E402
 
@@ -29,7 +30,9 @@ FOUR = [(15, 1), (-2, 0), (325, 2), (1, 0)]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A chain with linear_regression enabled for ZKML, one PIPE block with a ZKML call."""
+    """A chain with linear_regression enabled for ZKML, one PIPE block with three ZKML calls:
+    records ``[VANILLA, ZKML, ZKML, ZKML]``, the last two for the same input (two proofs of
+    the same statement)."""
     chain = DevChain(circuits=CircuitStore(tmp_path_factory.mktemp("circuits")))
     linear = chain.add_model(fixture_model("linear_regression"))
     mlp = chain.add_model(fixture_model("small_mlp"))
@@ -39,7 +42,11 @@ def world(tmp_path_factory):
     data = mixed.interface.function("compareWithModes").encode(
         linear.cid, linear.cid, "x", "y", FOUR, InferenceMode.VANILLA, InferenceMode.ZKML)
     tx_hash = pipeline.submit(chain.sign(1, mixed.address, data))
+    twice = mixed.interface.function("compareWithModes").encode(
+        linear.cid, linear.cid, "x", "y", FOUR, InferenceMode.ZKML, InferenceMode.ZKML)
+    pipeline.submit(chain.sign(2, chain.deploy(fixture_contract("MixedModes")).address, twice))
     (built,) = pipeline.run_until_idle()
+    assert [r.mode for r in built.records] == [InferenceMode.VANILLA] + [InferenceMode.ZKML] * 3
     pipeline.executor.close()
     return chain, built, tx_hash, pipeline, mixed, linear, mlp
 
@@ -56,7 +63,7 @@ def replica_of(chain):
 def test_the_zkml_call_returns_the_proven_value_and_the_block_validates(world):
     chain, built, tx_hash, pipeline, mixed, linear, _ = world
     assert pipeline.pool.status(tx_hash).block_number == built.block.number
-    vanilla, zkml = built.records
+    vanilla, zkml, *_ = built.records
     assert zkml.mode is InferenceMode.ZKML and zkml.proof and not vanilla.proof
     assert mixed.call("lastA") == (106, 1)  # onnxruntime's float32 10.6
     value, decimals = mixed.call("lastB")  # the circuit's n / 2**13, exactly
@@ -73,13 +80,69 @@ def _forged(built, index, **changes):
     return block, records
 
 
+def _resigned(record, proof: bytes) -> dict:
+    """The changes that give ``record`` the proof ``proof``, signed again by its node: so
+    the signature passes and what is tested is the proof alone."""
+    return {"proof": proof, "signature": sign_result(DEV_INFERENCE_NODE_KEY, record.result, proof)}
+
+
 def test_a_tampered_proof_is_rejected(world):
     chain, built, *_ = world
-    proof = bytearray(built.records[1].proof)
-    proof[len(proof) // 2] ^= 0x01
+    felts, body = decode_proof(built.records[1].proof)
+    body = bytearray(body)
+    body[len(body) // 2] ^= 0x01
+    tampered = encode_proof(felts, bytes(body))
     _, validator = replica_of(chain)
-    block, records = _forged(built, 1, proof=bytes(proof))
-    with pytest.raises(InvalidBlock, match="invalid proof"):
+    block, records = _forged(built, 1, proof=tampered)  # under the node's signature
+    with pytest.raises(InvalidBlock, match="record 1 .*: bad signature"):
+        validator.import_block(block, records)
+    block, records = _forged(built, 1, **_resigned(built.records[1], tampered))
+    with pytest.raises(InvalidBlock, match="record 1 .*: invalid proof: ezkl rejected the proof"):
+        validator.import_block(block, records)
+
+
+def test_a_proof_swapped_between_two_records_is_a_bad_signature(world):
+    """Records 2 and 3 prove the same statement with two proofs, both valid for either
+    record: only the signature, which covers the proof, ties each proof to its record."""
+    chain, built, *_ = world
+    two, three = built.records[2], built.records[3]
+    assert two.result.output == three.result.output and two.proof != three.proof
+    _, validator = replica_of(chain)
+    records = list(built.records)
+    records[2], records[3] = (dataclasses.replace(two, proof=three.proof),
+                              dataclasses.replace(three, proof=two.proof))
+    block = built.block.copy(header=built.block.header.copy(extra_data=bundle_root(records)))
+    with pytest.raises(InvalidBlock, match="record 2 .*: bad signature"):
+        validator.import_block(block, records)
+
+
+def _ezkl_file(proof: bytes, indent=None, **changes) -> bytes:
+    """``proof`` as ezkl's proof file (the form records held before the canonical encoding)."""
+    felts, body = decode_proof(proof)
+    snark = {"protocol": None, "instances": [[felt.to_bytes(32, "little").hex() for felt in felts]],
+             "proof": list(body), "hex_proof": "0x" + body.hex(), "split": None,
+             "pretty_public_inputs": None, "timestamp": 1796080833503, "version": "23.0.5", **changes}
+    return json.dumps(snark, indent=indent).encode()
+
+
+@pytest.mark.parametrize(
+    "other_form",
+    [
+        lambda proof: _ezkl_file(proof),
+        lambda proof: _ezkl_file(proof, indent=1),
+        lambda proof: _ezkl_file(proof, added_key=0),
+        lambda proof: _ezkl_file(proof, timestamp=0),
+        lambda proof: proof + b"\x00",
+    ],
+    ids=["ezkl-file", "re-indented", "added-key", "unread-field-changed", "canonical-plus-a-byte"],
+)
+def test_another_encoding_of_a_good_proof_is_rejected_before_replay(world, other_form):
+    """Finding F5: these forms of one proof all validated, so one block had many valid
+    bundle roots. Each is signed by the node here: the encoding rule alone rejects it."""
+    chain, built, *_ = world
+    _, validator = replica_of(chain)
+    block, records = _forged(built, 1, **_resigned(built.records[1], other_form(built.records[1].proof)))
+    with pytest.raises(InvalidBlock, match="record 1 .*: invalid proof: the proof is not in its canonical encoding"):
         validator.import_block(block, records)
 
 
@@ -91,8 +154,9 @@ def test_a_proven_output_changed_under_a_valid_signature_is_rejected(world):
     output = zkml.result.output._replace(numbers=(numbers[0]._replace(values=(changed_value,)),))
     result = dataclasses.replace(zkml.result, output=output)
     _, validator = replica_of(chain)
-    block, records = _forged(built, 1, result=result, signature=sign_result(DEV_INFERENCE_NODE_KEY, result))
-    with pytest.raises(InvalidBlock):
+    signature = sign_result(DEV_INFERENCE_NODE_KEY, result, zkml.proof)
+    block, records = _forged(built, 1, result=result, signature=signature)
+    with pytest.raises(InvalidBlock, match=r"record 1 .*: invalid proof: output 0\[0\] is "):
         validator.import_block(block, records)
 
 

@@ -1,0 +1,158 @@
+"""Fuzzing the precompile's calldata: every call ends cleanly, within its gas limit.
+
+Calls go to ``0x…F4`` on a chain whose store holds every fixture model and the
+adversarial models that are admitted (``tests/precompile/adversarial_models.py``), as
+random bytes, random requests, and valid requests with bytes flipped, cut, inserted or a
+word overwritten. Whatever the calldata, a call succeeds, reverts with a readable
+``Error(string)`` reason that is not an internal error, or runs out of gas (no data, all its
+gas); it never uses more gas than its limit, and nothing but py-evm's result leaves it.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import onnx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fuzz_budget import examples, fuzz_settings, report
+from ogevm.abi import InferenceMode, ModelInferenceRequest, encode_run_model_inference
+from ogevm.abi.codec import RUN_MODEL_INFERENCE_SELECTOR, decode_revert_reason
+from ogevm.constants import GAS_MODEL_BASE, INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.errors import ModelStoreError
+from ogevm.fixtures import FIXTURES
+from ogevm.models import inspect_model
+from ogevm.testing.strategies import inference_requests, valid_input_for
+from ogevm.vm.chain import DevChain
+from precompile.adversarial_models import ADMITTED
+
+CASES: collections.Counter[str] = collections.Counter()
+GAS_LIMITS = st.one_of(st.integers(0, 60_000), st.integers(60_000, 3_000_000), st.just(30_000_000))
+
+
+@pytest.fixture(scope="module")
+def fuzz_chain(fixture_store):
+    chain = DevChain(fixture_store)
+    for build in ADMITTED.values():
+        chain.add_model(build())
+    yield chain
+    report("precompile", sum(CASES.values()))
+    for kind, count in sorted(CASES.items()):
+        print(f"  {kind}: {count} calls")
+
+
+def check_call(chain: DevChain, data: bytes, gas: int, kind: str) -> None:
+    """The call ends in success, a readable revert or out of gas, within ``gas``."""
+    computation = chain.execute_call(INFERENCE_PRECOMPILE_ADDRESS, data, gas=gas)
+    used, output = computation.get_gas_used(), bytes(computation.output)
+    assert 0 <= used <= gas
+    if computation.is_error:
+        if output:
+            reason = decode_revert_reason(output)
+            assert reason and not reason.startswith("internal error"), reason
+            CASES[f"{kind}: revert"] += 1
+        else:
+            assert used == gas, "only out of gas returns no data, and it uses all the gas"
+            CASES[f"{kind}: out of gas"] += 1
+    else:
+        CASES[f"{kind}: success"] += 1
+
+
+@st.composite
+def valid_calldata(draw, chain: DevChain) -> bytes:
+    info = chain.models[draw(st.sampled_from(sorted(chain.models)))]
+    model_input = draw(valid_input_for(info, batch=st.integers(0, 4)))
+    mode = draw(st.sampled_from([InferenceMode.VANILLA, InferenceMode.TEE, InferenceMode.ZKML]))
+    return encode_run_model_inference(ModelInferenceRequest(mode, info.cid, model_input))
+
+
+@st.composite
+def mutated(draw, data: bytes) -> bytes:
+    """``data`` with one change: a byte flipped, a cut, inserted bytes or a word overwritten."""
+    position = draw(st.integers(0, len(data)))
+    change = draw(st.sampled_from(["flip", "cut", "insert", "word"]))
+    if change == "flip" and position < len(data):
+        return data[:position] + bytes([data[position] ^ draw(st.integers(1, 255))]) + data[position + 1:]
+    if change == "cut":
+        return data[:position]
+    if change == "insert":
+        return data[:position] + draw(st.binary(min_size=1, max_size=64)) + data[position:]
+    word = draw(st.sampled_from([b"\xff" * 32, (2**32 - 1).to_bytes(32, "big"), (1 << 255).to_bytes(32, "big"),
+                                 bytes(32), (65_536).to_bytes(32, "big")]))
+    return data[:position] + word + data[position + 32:]
+
+
+@fuzz_settings(300)
+@given(data=st.data())
+def test_mutated_valid_requests(fuzz_chain, data):
+    original = data.draw(valid_calldata(fuzz_chain))
+    check_call(fuzz_chain, original, data.draw(GAS_LIMITS), "valid")
+    check_call(fuzz_chain, data.draw(mutated(original)), data.draw(GAS_LIMITS), "mutated")
+
+
+@fuzz_settings(200)
+@given(data=st.data())
+def test_random_requests_and_bytes(fuzz_chain, data):
+    cids = st.sampled_from(sorted(fuzz_chain.models))
+    request = data.draw(inference_requests(model_cid=cids))
+    check_call(fuzz_chain, encode_run_model_inference(request), data.draw(GAS_LIMITS), "random request")
+    noise = data.draw(st.binary(max_size=512))
+    prefix = data.draw(st.sampled_from([b"", RUN_MODEL_INFERENCE_SELECTOR]))
+    check_call(fuzz_chain, prefix + noise, data.draw(GAS_LIMITS), "random bytes")
+
+
+# --- admission: a mutated model is admitted or refused with a reason, never a crash ---------
+OPS = ["MatMul", "Gemm", "Conv", "Add", "ReduceSum", "Reshape", "Expand", "ConstantOfShape", "Loop",
+       "Einsum", "LSTM", "MaxPool", "Det", "ZipMap", "LabelEncoder", "TreeEnsembleClassifier", "Identity"]
+
+
+@st.composite
+def mutated_models(draw) -> bytes:
+    """A fixture or adversarial model with one field of its graph changed."""
+    sources = [*(build() for build in ADMITTED.values()),
+               *(p.read_bytes() for p in sorted((FIXTURES / "models").glob("*.onnx")) if p.stem != "heavy")]
+    model = onnx.load_model_from_string(draw(st.sampled_from(sources)))
+    graph = model.graph
+    change = draw(st.sampled_from(["op", "dim", "attribute", "input", "drop"]))
+    node = graph.node[draw(st.integers(0, len(graph.node) - 1))]
+    if change == "op":
+        node.op_type = draw(st.sampled_from(OPS))
+    elif change == "dim":
+        values = [v for v in (*graph.input, *graph.output) if v.type.tensor_type.shape.dim]
+        if values:
+            dims = draw(st.sampled_from(values)).type.tensor_type.shape.dim
+            dim = dims[draw(st.integers(0, len(dims) - 1))]
+            if draw(st.booleans()):
+                dim.dim_value = draw(st.integers(0, 1 << 20))
+            else:
+                dim.dim_param = draw(st.sampled_from(["batch", "n", "d", "other"]))
+    elif change == "attribute" and node.attribute:
+        attribute = node.attribute[draw(st.integers(0, len(node.attribute) - 1))]
+        attribute.i = draw(st.integers(-(1 << 62), 1 << 62))
+        attribute.ints[:] = draw(st.lists(st.integers(-4, 1 << 16), max_size=4))
+    elif change == "input" and node.input:
+        names = [*(v.name for v in graph.input), *(i.name for i in graph.initializer), ""]
+        node.input[draw(st.integers(0, len(node.input) - 1))] = draw(st.sampled_from(names))
+    elif change == "drop" and len(graph.node) > 1:
+        graph.node.remove(node)
+    return model.SerializeToString()
+
+
+@fuzz_settings(150)
+@given(mutated_models())
+def test_mutated_models_are_admitted_or_refused_cleanly(data):
+    try:
+        info = inspect_model(data)
+    except ModelStoreError as exc:
+        assert exc.reason
+        CASES["model: refused"] += 1
+    else:
+        assert info.gas_per_sample >= GAS_MODEL_BASE
+        CASES["model: admitted"] += 1
+
+
+def test_the_fuzzers_ran_their_cases(fuzz_chain):
+    """Runs after the fuzzers in this module: they did run, at least their budget."""
+    assert sum(CASES.values()) >= (2 * examples(300) + 2 * examples(200) + examples(150)) * 0.9
