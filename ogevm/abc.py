@@ -70,8 +70,10 @@ class Simulator(ABC):
     @abstractmethod
     def simulate(self, runs: Sequence[tuple[Sequence, Mapping[RequestId, InferenceResult]]]) -> list[list]:
         """For each run (a sender's transactions in nonce order, the results known for them),
-        per transaction: ``(requests it made, None)``, or ``((), reason)`` when it cannot be
-        applied on the head state (the run's later transactions then depend on it).
+        per transaction: ``(requests it made, None, executed)``, or ``((), reason, executed)``
+        when it cannot be applied on the head state (the run's later transactions then depend
+        on it); ``executed`` says whether this call ran it (a simulator may keep the run's
+        earlier transactions simulated on the same head).
 
         Simulates on the chain's current head; never fails for a bad transaction.
         """

@@ -191,10 +191,8 @@ class Pipeline:
         outcomes = self.simulator.simulate([([e.tx for e in run], known) for run, known in stale])
         with self.pool.lock:
             for (run, _), outcome in zip(stale, outcomes):
-                applied = True
-                for entry, (requests, rejection) in zip(run, outcome):
-                    entry.passes += applied
-                    applied = applied and rejection is None
+                for entry, (requests, rejection, executed) in zip(run, outcome):
+                    entry.passes += executed
                     if entry.state in TERMINAL:
                         continue
                     if rejection is not None:

@@ -2,7 +2,8 @@
 
 A *run* is a sender's executable transactions in nonce order, with the inference results
 known for them so far; simulating it on the head state tells, per transaction, which
-requests it makes, or why it cannot be applied. :func:`simulate_run` is that step.
+requests it makes, or why it cannot be applied. :class:`RunSimulation` is that step; it keeps
+each sender's simulated run so a transaction joining it later costs only its own pass.
 
 Where it runs is a :class:`Simulator`:
 
@@ -26,6 +27,7 @@ import multiprocessing.connection
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Type
 
 from eth.abc import ChainAPI, SignedTransactionAPI
@@ -45,45 +47,89 @@ log = logging.getLogger("ogevm.pipe")
 #: Simulations are not blocks: a sender's whole queue runs in one, whatever its gas.
 SIMULATION_GAS_LIMIT = 2**62
 
-#: Per transaction of a run: the requests it made, or the reason it cannot be applied.
-Outcome = list[tuple[tuple, "str | None"]]
+#: Per transaction of a run: the requests it made, or the reason it cannot be applied, and
+#: whether it was executed for this outcome (False: known from an earlier simulation).
+Outcome = list[tuple[tuple, "str | None", bool]]
 Run = tuple[Sequence[SignedTransactionAPI], Mapping[RequestId, InferenceResult]]
 
 
-def simulate_run(chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo],
-                 transactions: Sequence[SignedTransactionAPI],
-                 known: Mapping[RequestId, InferenceResult]) -> Outcome:
-    """Simulate ``transactions`` one after the other on ``chain``'s head with the inference
-    fork ``vm_class``; stop at the first that cannot be applied (the later ones depend on
-    it). Never raises: a bug met by one sender's transactions rejects them, not the others'."""
-    try:
-        provider = CaptureProvider(catalogue, known)
-        # A sender's queue may hold more gas than one block: simulate it as one sequence.
-        pending = PendingBlock(chain, vm_class.with_provider(provider), gas_limit=SIMULATION_GAS_LIMIT)
-        outcome: Outcome = []
-        for position, tx in enumerate(transactions):
-            try:
-                pending.apply(tx)
-            except InvalidTransaction as exc:
-                outcome.append(((), str(exc)))
-                outcome += [((), f"depends on rejected tx 0x{tx.hash.hex()}")] * (len(transactions) - position - 1)
-                return outcome
-            outcome.append((tuple(provider.requests.get(tx.hash, ())), None))
-        return outcome
-    except Exception as exc:
-        log.exception("simulation of a run of %d transactions failed", len(transactions))
-        return [((), f"internal error while simulating: {type(exc).__name__}")] * len(transactions)
+class RunSimulation:
+    """Simulates runs on ``chain``'s head and keeps each sender's simulated run, so that
+    transactions that join a run later cost only their own EVM pass: the run's earlier
+    transactions are not executed again while the head and their order stay the same.
+
+    Never raises for a transaction: a bug met by one sender's transactions rejects them,
+    not the others'.
+    """
+
+    def __init__(self, chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo]) -> None:
+        self.chain = chain
+        self.vm_class = vm_class
+        self.catalogue = catalogue
+        self._runs: dict[bytes, _SimulatedRun] = {}
+
+    def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
+        """The outcome of each run; simulated runs on an older head are forgotten."""
+        head = self.chain.get_canonical_head().hash
+        outcomes = []
+        kept = {sender: run for sender, run in self._runs.items() if run.head == head}
+        for transactions, known in runs:
+            sender = transactions[0].sender
+            outcome, simulated = self._simulate(head, kept.pop(sender, None), transactions, known)
+            outcomes.append(outcome)
+            if simulated is not None:
+                kept[sender] = simulated
+        self._runs = kept
+        return outcomes
+
+    def _simulate(self, head: bytes, simulated: "_SimulatedRun | None", transactions, known):
+        hashes = [tx.hash for tx in transactions]
+        try:
+            if simulated is None or simulated.head != head or hashes[:len(simulated.hashes)] != simulated.hashes:
+                provider = CaptureProvider(self.catalogue, known)
+                # A sender's queue may hold more gas than one block: simulate it as one sequence.
+                pending = PendingBlock(self.chain, self.vm_class.with_provider(provider),
+                                       gas_limit=SIMULATION_GAS_LIMIT)
+                simulated = _SimulatedRun(head, [], pending, provider, [])
+            simulated.provider.known = known
+            outcome = [(requests, None, False) for requests, _, _ in simulated.outcome]
+            for position in range(len(simulated.hashes), len(transactions)):
+                tx = transactions[position]
+                try:
+                    simulated.pending.apply(tx)
+                except InvalidTransaction as exc:
+                    outcome.append(((), str(exc), True))
+                    outcome += [((), f"depends on rejected tx 0x{tx.hash.hex()}", False)] * (len(transactions) - position - 1)
+                    return outcome, None
+                step = (tuple(simulated.provider.requests.get(tx.hash, ())), None, True)
+                outcome.append(step)
+                simulated.outcome.append(step)
+                simulated.hashes.append(tx.hash)
+            return outcome, simulated
+        except Exception as exc:
+            log.exception("simulation of a run of %d transactions failed", len(transactions))
+            return [((), f"internal error while simulating: {type(exc).__name__}", True)] * len(transactions), None
+
+
+@dataclass
+class _SimulatedRun:
+    """A sender's run simulated so far on ``head``: the pending state after it."""
+
+    head: bytes
+    hashes: list[bytes]
+    pending: PendingBlock
+    provider: CaptureProvider
+    outcome: Outcome
 
 
 class LocalSimulator(Simulator):
     """Simulates in the calling thread on ``chain`` (an ``ogevm.vm.chain.DevChain``)."""
 
     def __init__(self, chain) -> None:
-        self.chain = chain
+        self._simulation = RunSimulation(chain.chain, chain.base_vm_class, chain.models)
 
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
-        return [simulate_run(self.chain.chain, self.chain.base_vm_class, self.chain.models, txs, known)
-                for txs, known in runs]
+        return self._simulation.simulate(runs)
 
     def close(self) -> None:
         pass
@@ -107,6 +153,7 @@ class SimulationWorker:
     def load(self, contents: Changes) -> None:
         apply_changes(self.db, contents)
         self.chain = self._chain_class(self.db)
+        self._simulation = RunSimulation(self.chain, self.vm_class, self.catalogue)
 
     def sync(self, changes: Changes) -> None:
         apply_changes(self.db, changes)
@@ -116,8 +163,7 @@ class SimulationWorker:
 
     def simulate(self, runs: Sequence[tuple[Sequence[bytes], Mapping]]) -> list[Outcome]:
         decode = self.vm_class.get_transaction_builder().decode
-        return [simulate_run(self.chain, self.vm_class, self.catalogue, [decode(raw) for raw in raws], known)
-                for raws, known in runs]
+        return self._simulation.simulate([([decode(raw) for raw in raws], known) for raws, known in runs])
 
 
 class WorkerDied(OgevmError):
@@ -144,6 +190,7 @@ class WorkerSimulator(Simulator):
         self.max_restarts = max_restarts
         self.restarts = 0
         self._models_sent: set[str] = set()
+        self._owners: dict[bytes, int] = {}  # sender -> worker that simulated its run last
         self._lock = threading.Lock()
         db.drain()  # the contents each worker loads include everything so far
         self.workers = self._started(count)
@@ -159,9 +206,7 @@ class WorkerSimulator(Simulator):
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
         with self._lock:
             self._catch_up()
-            shares: list[list[int]] = [[] for _ in self.workers]
-            for index in sorted(range(len(runs)), key=lambda i: -len(runs[i][0])):
-                min(shares, key=lambda share: sum(len(runs[i][0]) for i in share)).append(index)
+            shares = self._share(runs)
             outcomes: list[Outcome | None] = [None] * len(runs)
             pending = [(w, share) for w, share in enumerate(shares) if share]
             for _ in range(self.max_restarts + 1):
@@ -178,6 +223,21 @@ class WorkerSimulator(Simulator):
                 if not pending:
                     return outcomes
             raise WorkerDied(f"simulation workers kept dying ({self.max_restarts} restarts)")
+
+    def _share(self, runs: Sequence[Run]) -> list[list[int]]:
+        """Run indices per worker: a sender's run goes back to the worker that simulated it
+        last (which keeps it simulated so far), the others to the least loaded worker."""
+        shares: list[list[int]] = [[] for _ in self.workers]
+        load = [0] * len(self.workers)
+        for index in sorted(range(len(runs)), key=lambda i: -len(runs[i][0])):
+            sender = runs[index][0][0].sender
+            w = self._owners.get(sender)
+            if w is None or load[w] > min(load) + len(runs[index][0]):
+                w = load.index(min(load))
+            self._owners[sender] = w
+            shares[w].append(index)
+            load[w] += len(runs[index][0])
+        return shares
 
     def _catch_up(self) -> None:
         changes = self.db.drain()

@@ -80,18 +80,37 @@ def test_workers_give_the_outcomes_of_simulating_in_process(workers):
     bad = chain.sign(4, forecast.address, b"\x01\x02", gas=GAS, nonce=5)  # nonce gap: cannot be applied
     runs.append(([bad], {}))
     remote, local = simulator.simulate(runs), LocalSimulator(chain).simulate(runs)
-    assert [[(tuple(r.id for r in reqs), why) for reqs, why in o] for o in remote] == \
-           [[(tuple(r.id for r in reqs), why) for reqs, why in o] for o in local]
-    assert [[r.digest for r in reqs] for o in remote for reqs, _ in o] == \
-           [[r.digest for r in reqs] for o in local for reqs, _ in o]
+    assert [[(tuple(r.id for r in reqs), why, ran) for reqs, why, ran in o] for o in remote] == \
+           [[(tuple(r.id for r in reqs), why, ran) for reqs, why, ran in o] for o in local]
+    assert [[r.digest for r in reqs] for o in remote for reqs, _, _ in o] == \
+           [[r.digest for r in reqs] for o in local for reqs, _, _ in o]
     assert "nonce" in remote[-1][0][1]
+
+
+@pytest.mark.parametrize("where", ["process", "workers"])
+def test_a_transaction_joining_a_simulated_run_costs_only_its_own_pass(workers, where):
+    """The run's earlier transactions stay simulated on the same head; a new block makes the
+    whole run run again."""
+    chain, forecast, simulator = workers
+    if where == "process":
+        simulator = LocalSimulator(chain)
+    first, second, third = _forecast_txs(chain, forecast, senders=(1,), per_sender=3)
+    (before,) = simulator.simulate([([first, second], {})])
+    (after,) = simulator.simulate([([first, second, third], {})])
+    assert [ran for _, _, ran in before] == [True, True]
+    assert [ran for _, _, ran in after] == [False, False, True]
+    assert [reqs for reqs, _, _ in after[:2]] == [reqs for reqs, _, _ in before]
+    assert after[2][0][0].id.tx_hash == third.hash
+    chain.send(5, chain.accounts[6].address, value=1)  # a new head
+    (again,) = simulator.simulate([([first, second, third], {})])
+    assert [ran for _, _, ran in again] == [True, True, True]
 
 
 def assert_simulates_a_new_contract(chain, simulator, cid: str) -> None:
     """Deploy a forecast contract on ``cid`` (8 features) now; the simulator must see it."""
     (later,) = deploy_all(chain, [("PriceForecast", (cid, "x", "y"))])
     tx = chain.sign(1, later.address, later.interface.function("forecast").encode([(1, 0)] * 8), gas=GAS)
-    ((requests, reason),), = simulator.simulate([([tx], {})])
+    ((requests, reason, _),), = simulator.simulate([([tx], {})])
     assert reason is None and [r.model_cid for r in requests] == [cid]
 
 
