@@ -79,6 +79,9 @@ def record_json(record: InferenceRecord) -> dict:
         "modelCid": record.model_cid, "node": data(record.node), "signature": data(record.signature),
         "attestation": data(record.attestation) if record.attestation else None,
         "proof": data(record.proof) if record.proof else None,
+        "batch": None if record.batch is None else {
+            "root": data(record.batch.root), "index": record.batch.index,
+            "path": [data(sibling) for sibling in record.batch.path]},
         "output": output, "error": result.error,
     }
 

@@ -1,4 +1,4 @@
-"""One inference node: runs a job of requests and signs each result with its own keys.
+"""One inference node: runs a job of requests and signs their results with its own keys.
 
 A job is requests for one model (and one per-sample shape) that run together: they are
 stacked into one onnxruntime call along the leading dimension, padded to a stack size the
@@ -8,6 +8,11 @@ one request's rows fails that request alone. A job this node's check does not ad
 request by request. If a stacked run fails, its requests run one by one so one
 bad request cannot sink the others. A failed request becomes a committed *error
 result*: its transaction reverts the same way on replay everywhere.
+
+The job's VANILLA results are signed together, one signature over the Merkle root of
+their messages (:meth:`~ogevm.verify.vanilla.ResultSigner.sign_batch`), so a stacked run
+of small requests costs one signature, not one per request; a VANILLA result alone is
+signed alone. TEE and ZKML results are signed one by one, over their attestation or proof.
 
 The same worker runs in the node's own threads (:class:`~ogevm.pipe.executor.ThreadPoolBackend`)
 or inside a Ray actor on another machine (:mod:`ogevm.pipe.ray_backend`).
@@ -30,7 +35,7 @@ from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.records import InferenceRequest, InferenceResult
 from ogevm.verify.tee import Attestation, SimulatedEnclave
-from ogevm.verify.vanilla import ResultSigner
+from ogevm.verify.vanilla import BatchPosition, ResultSigner
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 
 
@@ -74,8 +79,8 @@ class WorkerIdentity:
 class InferenceWorker:
     """Runs jobs on ``runtime`` and signs their results as the node ``node_key``.
 
-    VANILLA and ZKML results are signed with ``node_key``, ZKML ones with the proof from
-    ``prover`` attached (each alone: a proof covers one request); TEE results by
+    VANILLA and ZKML results are signed with ``node_key``: a job's VANILLA results as one
+    batch, ZKML ones each with the proof from ``prover`` attached; TEE results by
     ``enclave`` (a SIMULATED enclave here), with its attestation attached. Safe to use
     from several threads.
     """
@@ -99,9 +104,7 @@ class InferenceWorker:
         except Exception as exc:
             reason = f"inference node fault: {type(exc).__name__}"
             results = [(InferenceResult(r.id, r.digest, error=reason), b"") for r in job.requests]
-        records = tuple(self._record(request, result, proof)
-                        for request, (result, proof) in zip(job.requests, results))
-        return JobOutcome(records, time.perf_counter() - start)
+        return JobOutcome(self._records(job, results), time.perf_counter() - start)
 
     def close(self) -> None:
         if self.prover is not None:
@@ -162,7 +165,25 @@ class InferenceWorker:
             proof, outputs = self.prover.prove(request.model_cid, request.feeds)
         return proof, zk_output(info, outputs)
 
+    def _records(self, job: Job, results: list[tuple[InferenceResult, bytes]]) -> tuple[InferenceRecord, ...]:
+        """The job's signed records, in its order: its VANILLA results under one batch
+        signature when there are several, every other result signed alone."""
+        vanilla = [i for i, request in enumerate(job.requests) if request.call.mode is InferenceMode.VANILLA]
+        positions: dict[int, BatchPosition] = {}
+        if len(vanilla) > 1:
+            signature, in_batch = self.signer.sign_batch([results[i][0] for i in vanilla])
+            positions = dict(zip(vanilla, in_batch))
+        records = []
+        for i, (request, (result, proof)) in enumerate(zip(job.requests, results)):
+            if i in positions:
+                records.append(InferenceRecord(result, InferenceMode.VANILLA, request.model_cid, self.signer.address,
+                                               signature, batch=positions[i]))
+            else:
+                records.append(self._record(request, result, proof))
+        return tuple(records)
+
     def _record(self, request: InferenceRequest, result: InferenceResult, proof: bytes) -> InferenceRecord:
+        """A record signed alone."""
         mode = request.call.mode
         if mode is InferenceMode.TEE and self.enclave is not None:
             return InferenceRecord(result, mode, request.model_cid, self.enclave.address,

@@ -4,10 +4,13 @@ Every field a bundle commits to has exactly one valid byte form, so the bundle r
 function of the block's contents: signatures are low-s, an attestation is the canonical
 ABI encoding of its document, a proof is in its canonical encoding
 (:func:`ogevm.verify.zkml.decode_proof`), and a record carries an attestation only for
-TEE and a proof only for a ZKML output.
+TEE, a proof only for a ZKML output, and a batch position only for VANILLA (TEE and ZKML
+results are signed one by one, over their attestation or proof).
 
 * VANILLA: the signature recovers to the record's node, and the registry (parent
-  state) allows that node for VANILLA.
+  state) allows that node for VANILLA. A batch-signed record's path leads from its
+  result to its batch root, and the signature of that root recovers to the node (once
+  per distinct root and signature).
 * TEE (simulated enclave): the attestation is signed by the registry's vendor root, its
   measurement is allow-listed, it is not older than the registry's maximum age (nor
   from the future) at the block's timestamp, it attests the record's node key, the
@@ -27,7 +30,7 @@ from ogevm.errors import OgevmError
 from ogevm.pipe.bundle import InferenceRecord
 from ogevm.verify.registry import RegistryView
 from ogevm.verify.tee import Attestation, InvalidAttestation
-from ogevm.verify.vanilla import is_low_s, recover_signer
+from ogevm.verify.vanilla import is_low_s, leaf_hash, path_root, recover_batch_signer, recover_signer
 from ogevm.verify.zkml import decode_proof
 
 
@@ -58,9 +61,12 @@ def verify_record(record: InferenceRecord, registry: RegistryView, block_timesta
 def check_record(record: InferenceRecord) -> None:
     """The checks of :func:`verify_record` that need no state (so cost no EVM call): the
     signature, which fields the mode allows, and the form of the attestation and proof."""
-    attachment = {InferenceMode.ZKML: record.proof, InferenceMode.TEE: record.attestation}.get(record.mode, b"")
-    if recover_signer(record.result, record.signature, attachment) != record.node:
-        raise InvalidRecord("bad signature")
+    if record.batch is not None:
+        _check_batch(record)
+    else:
+        attachment = {InferenceMode.ZKML: record.proof, InferenceMode.TEE: record.attestation}.get(record.mode, b"")
+        if recover_signer(record.result, record.signature, attachment) != record.node:
+            raise InvalidRecord("bad signature")
     if record.attestation and record.mode is not InferenceMode.TEE:
         raise InvalidRecord(f"a {record.mode.name} record carries an attestation")
     if record.proof and record.mode is not InferenceMode.ZKML:
@@ -78,6 +84,17 @@ def check_record(record: InferenceRecord) -> None:
             decode_proof(record.proof)
         except OgevmError as exc:
             raise InvalidRecord(f"invalid proof: {exc.reason}") from exc
+
+
+def _check_batch(record: InferenceRecord) -> None:
+    """A batch-signed record: VANILLA, on a path to its root, whose signature is the node's."""
+    batch = record.batch
+    if record.mode is not InferenceMode.VANILLA:
+        raise InvalidRecord(f"a {record.mode.name} record carries a batch position")
+    if path_root(leaf_hash(record.result), batch.index, batch.path) != batch.root:
+        raise InvalidRecord("batch path does not lead from the result to the batch root")
+    if recover_batch_signer(bytes(batch.root), bytes(record.signature)) != record.node:  # cache keys: bytes
+        raise InvalidRecord("bad signature")
 
 
 def check_registration(record: InferenceRecord, registry: RegistryView, block_timestamp: int) -> None:

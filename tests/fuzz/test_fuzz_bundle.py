@@ -1,7 +1,8 @@
 """Fuzzing a PIPE block's bundle: every single-byte change is rejected by the validator.
 
-A block is built through PIPE with VANILLA records (outputs and an error result), TEE
-records from a simulated enclave and one ZKML record with a real proof. Then one byte at a
+A block is built through PIPE with VANILLA records (outputs and an error result, in two
+signed batches of stacked runs: root, index and path in every record), TEE records from a
+simulated enclave and one ZKML record with a real proof. Then one byte at a
 time is changed, at a seeded random position, in the encoded bundle as it travels
 (``encode_bundle``) or in one record's encoding, and the model-free validator is given
 
@@ -59,7 +60,8 @@ def world(tmp_path_factory):
     chain.enable_zkml(linear.cid)
     mixed = [chain.deploy(fixture_contract("MixedModes")) for _ in range(3)]
     enclave = SimulatedEnclave(timestamp=chain.head.timestamp)
-    executor = local_executor(chain.runtime, enclave=enclave, prover=default_prover(chain))
+    # one worker, so each model's requests run as one stacked job: its VANILLA records are a batch
+    executor = local_executor(chain.runtime, workers=1, enclave=enclave, prover=default_prover(chain))
     pipeline = Pipeline(chain, executor=executor)
     pipeline.register_nodes()
     compare = mixed[0].interface.function("compareWithModes")
@@ -67,14 +69,17 @@ def world(tmp_path_factory):
         pipeline.submit(chain.sign(sender, contract.address,
                                    compare.encode(linear.cid, linear.cid, "x", "y", FOUR, mode_a, mode_b)))
     caller = chain.deploy(fixture_contract("InferenceCaller"))
-    minus_one = NumberTensor("x", (Number(-1, 0),), (1, 1))
-    log_of_minus_one = ModelInferenceRequest(V, log_model.cid, ModelInput((minus_one,), ()))
-    pipeline.submit(chain.sign(4, caller.address, caller.interface.function("infer").encode(log_of_minus_one)))
+    for sender, value in ((4, -1), (5, 2)):
+        x = NumberTensor("x", (Number(value, 0),), (1, 1))
+        log_request = ModelInferenceRequest(V, log_model.cid, ModelInput((x,), ()))
+        pipeline.submit(chain.sign(sender, caller.address, caller.interface.function("infer").encode(log_request)))
     (built,) = pipeline.run_until_idle()
     executor.close()
     modes = collections.Counter(record.mode for record in built.records)
-    assert modes == {V: 3, T: 3, Z: 1}, modes
+    assert modes == {V: 4, T: 3, Z: 1}, modes
     assert any(record.result.error for record in built.records)  # log_model of negative inputs: NaN
+    batches = collections.Counter(record.batch.root for record in built.records if record.batch)
+    assert sorted(batches.values()) == [2, 2] and all(r.batch for r in built.records if r.mode is V), batches
     assert all(record.proof for record in built.records if record.mode is Z)
 
     vm_class = chain.base_vm_class.with_provider(ReplayProvider({}, {}))

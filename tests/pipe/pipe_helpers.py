@@ -54,10 +54,10 @@ def inference_request(info: ModelInfo, call: ModelInferenceRequest, tx_hash: byt
 
 
 def resign(record: InferenceRecord, key: keys.PrivateKey = NODE_KEY, **result_changes) -> InferenceRecord:
-    """``record`` with its result changed by ``result_changes``, signed again by ``key``."""
+    """``record`` with its result changed by ``result_changes``, signed again (alone) by ``key``."""
     result = replace(record.result, **result_changes)
     return replace(record, result=result, node=key.public_key.to_canonical_address(),
-                   signature=sign_result(key, result))
+                   signature=sign_result(key, result), batch=None)
 
 
 def receipt_ok(receipt) -> bool:

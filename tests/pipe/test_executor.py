@@ -1,5 +1,6 @@
 """The inference executor: batching is exact (stacks only at verified sizes, padded, and
-equal to each request alone), failures stay per request, records are signed."""
+equal to each request alone), failures stay per request, records are signed (a job's
+VANILLA records as one batch)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from ogevm.pipe.worker import InferenceWorker
 from ogevm.precompile.modes import InlineProvider
 from ogevm.records import InferenceRequest, RequestId
 from ogevm.testing.strategies import valid_input_for
+from ogevm.verify.records import InvalidRecord, check_record
+from ogevm.verify.tee import SimulatedEnclave
 from ogevm.verify.vanilla import recover_signer
 
 from pipe_helpers import NODE, NODE_KEY, call_for, inference_request, tensor
@@ -60,6 +63,13 @@ def tx_hash(i: int) -> bytes:
     return i.to_bytes(32, "big")
 
 
+def assert_signed_by_the_node(records) -> None:
+    """Every record passes the validator's signature checks as the node's."""
+    for record in records:
+        check_record(record)
+        assert record.node == NODE
+
+
 def rows_request(fixture_store, cids, model, rows, i, index=0, name="x"):
     info = fixture_store[cids[model]]
     return inference_request(info, call_for(info.cid, tensor(
@@ -83,7 +93,8 @@ def test_batched_outputs_equal_unbatched_and_inline(fixture_store, cids, executo
     assert [r.result for r in with_batching] == [r.result for r in without] == expected
     assert all(r.result.output is not None for r in with_batching)
     assert [r.request_id for r in with_batching] == [r.id for r in requests]
-    assert with_batching == without  # same results, same deterministic signatures
+    assert all(r.batch is None for r in without)  # jobs of one request: signed alone
+    assert_signed_by_the_node(with_batching + without)
 
 
 def test_a_nan_in_a_stacked_batch_fails_only_its_own_request(fixture_store, cids, inline):
@@ -99,7 +110,8 @@ def test_a_nan_in_a_stacked_batch_fails_only_its_own_request(fixture_store, cids
     assert all("contains NaN" in errors[i] for i in (1, 3))
     assert records[0].result.output.numbers[0].values[0] == (6931472, 7)  # ln 2 in float32
     assert [r.result for r in records] == [inline.resolve(r) for r in requests]
-    assert all(recover_signer(r.result, r.signature) == NODE for r in records)
+    assert_signed_by_the_node(records)
+    assert [r.batch.index for r in records] == [0, 1, 0, 1]  # each stacked run is one signed batch
 
 
 def test_a_request_onnxruntime_refuses_fails_alone(fixture_store, cids, inline):
@@ -138,21 +150,50 @@ def test_batching_never_mixes_rows_of_different_requests(fixture_store, cids, in
     assert [r.result for r in records] == expected
 
 
-def test_records_carry_a_valid_vanilla_signature_of_the_node(fixture_store, cids, executors):
-    batched, _ = executors
-    requests = [rows_request(fixture_store, cids, "linear_regression", [[1, 2, 3, 4]], i) for i in range(3)]
+def test_records_carry_a_valid_vanilla_signature_of_the_node(fixture_store, cids):
+    """The four stacked requests share one batch signature; the request alone is signed alone."""
+    executor = local_executor(ModelRuntime(fixture_store), NODE_KEY, 1)
+    requests = [rows_request(fixture_store, cids, "linear_regression", [[1, 2, 3, 4]], i) for i in range(4)]
     requests.append(rows_request(fixture_store, cids, "log_model", [[-1]], 9))
-    records = batched.execute(requests)
-    assert [i.node for i in batched.identities()] == [NODE]
+    records = executor.execute(requests)
+    executor.close()
+    assert [i.node for i in executor.identities()] == [NODE]
+    assert_signed_by_the_node(records)
     for record, request in zip(records, requests):
-        assert recover_signer(record.result, record.signature) == record.node == NODE
         assert record.mode is InferenceMode.VANILLA and record.model_cid == request.model_cid
         assert record.result.digest == request.digest
-    # the signature binds the result: another request's signature, or another output, does not verify
-    assert recover_signer(records[0].result, records[1].signature) != NODE
-    changed = replace(records[0].result, output=records[3].result.output, error=None) \
-        if records[3].result.output else replace(records[0].result, output=None, error="x")
-    assert recover_signer(changed, records[0].signature) != NODE
+    assert [r.batch.index for r in records[:4]] == [0, 1, 2, 3]
+    assert len({(r.batch.root, r.signature) for r in records[:4]}) == 1
+    assert records[4].batch is None and recover_signer(records[4].result, records[4].signature) == NODE
+    # the signature binds the result: another request's result, or another output, does not verify
+    with pytest.raises(InvalidRecord):
+        check_record(replace(records[0], result=records[1].result))
+    with pytest.raises(InvalidRecord):
+        check_record(replace(records[4], signature=records[0].signature))
+    changed = replace(records[0].result, output=None, error="x")
+    for record in (records[0], records[4]):
+        with pytest.raises(InvalidRecord):
+            check_record(replace(record, result=replace(changed, request_id=record.request_id)))
+
+
+def test_the_tee_records_of_a_stacked_job_are_signed_alone_by_the_enclave(fixture_store, cids):
+    """One stacked run of VANILLA and TEE requests: the VANILLA records form the batch, each
+    TEE record carries the enclave's own signature over its result and attestation."""
+    runtime = CountingRuntime(fixture_store)
+    enclave = SimulatedEnclave()
+    executor = local_executor(runtime, NODE_KEY, 1, enclave=enclave)
+    info = fixture_store[cids["linear_regression"]]
+    modes = [InferenceMode.VANILLA, InferenceMode.TEE, InferenceMode.VANILLA, InferenceMode.TEE]
+    requests = [inference_request(info, call_for(info.cid, tensor([i, 1, 2, 3], (1, 4)), mode=mode), tx_hash(i))
+                for i, mode in enumerate(modes)]
+    records = executor.execute(requests)
+    executor.close()
+    assert runtime.runs == [(info.cid, 4)]
+    for record in records:
+        check_record(record)
+    assert [r.batch and r.batch.index for r in records] == [0, None, 1, None]
+    assert [r.node for r in records] == [NODE, enclave.address, NODE, enclave.address]
+    assert all(r.attestation == enclave.attestation.encode() for r in records[1::2])
 
 
 @pytest.mark.parametrize("count, max_batch, workers, runs", [
@@ -256,7 +297,9 @@ def test_two_workers_give_the_same_records_as_one(fixture_store, cids):
         requests.append(rows_request(fixture_store, cids, model, rows, i, index=i % 2))
     one = local_executor(runtime, NODE_KEY, 1, max_batch=4)
     two = local_executor(runtime, NODE_KEY, 2, max_batch=4)
-    assert one.execute(requests) == two.execute(requests)
-    assert any(r.result.error for r in two.execute(requests))  # log of negatives, kept per request
+    records = two.execute(requests)
+    assert [r.result for r in one.execute(requests)] == [r.result for r in records]
+    assert any(r.result.error for r in records)  # log of negatives, kept per request
+    assert_signed_by_the_node(records)
     one.backend.close()
     two.backend.close()

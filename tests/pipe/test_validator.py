@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import rlp
 
 from ogevm.abi import InferenceMode
 from ogevm.errors import InvalidBlock
-from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.bundle import InferenceRecord, bundle_root, encode_bundle, encodings_root
+from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.records import RequestId
+from ogevm.verify.vanilla import ResultSigner
 from ogevm.vm.chain import DevChain
 
 from pipe_helpers import (
@@ -67,14 +70,41 @@ def source(fixture_store, cids):
     return chain, built
 
 
-@pytest.fixture
-def replica(source):
-    """A model-free replica that has imported every block before the PIPE block."""
+@pytest.fixture(scope="module")
+def batched_source(fixture_store, cids):
+    """A chain whose last block was built by PIPE on one worker, with five forecasts:
+    records 0-3 ran as one stacked run and are one signed batch, record 4 is signed alone."""
+    chain = DevChain(fixture_store)
+    (forecast,) = deploy_all(chain, [("PriceForecast", (cids["linear_regression"], "x", "y"))])
+    executor = local_executor(chain.runtime, NODE_KEY, 1)
+    pipeline = Pipeline(chain, executor=executor)
+    for sender in range(1, 6):
+        pipeline.submit(chain.sign(sender, forecast.address, forecast.interface.function("forecast").encode(FEATURES),
+                                   gas=GAS))
+    (built,) = pipeline.run_until_idle()
+    executor.close()
+    assert [r.batch and r.batch.index for r in built.records] == [0, 1, 2, 3, None]
+    assert len({(r.batch.root, r.signature) for r in built.records[:4]}) == 1
+    return chain, built
+
+
+def replica_below(source):
+    """A model-free replica that has imported every block before the PIPE block of ``source``."""
     chain, built = source
     replica = Replica(chain)
     replica.sync(upto=built.block.number - 1)
     replica.genuine = (chain, built)
     return replica
+
+
+@pytest.fixture
+def replica(source):
+    return replica_below(source)
+
+
+@pytest.fixture
+def batched_replica(batched_source):
+    return replica_below(batched_source)
 
 
 def forge(block, records):
@@ -334,3 +364,86 @@ def test_a_vanilla_record_carrying_unsigned_extra_bytes_is_rejected(source, repl
     assert getattr(records[0], field) == b""
     records[0] = replace(records[0], **{field: b"\x00"})
     assert_rejected(replica, forge(built.block, records), records, "record 0")
+
+
+
+# --- batch-signed records -----------------------------------------------------------------------
+def test_a_block_of_batch_signed_records_is_accepted(batched_source, batched_replica):
+    chain, built = batched_source
+    assert batched_replica.import_block(built.block, built.records).header == built.block.header
+    assert batched_replica.head.state_root == chain.head.state_root
+
+
+def with_batch(record: InferenceRecord, **changes) -> InferenceRecord:
+    return replace(record, batch=record.batch._replace(**changes))
+
+
+def changed_sibling(record: InferenceRecord, level: int) -> InferenceRecord:
+    path = list(record.batch.path)
+    path[level] = bytes([path[level][0] ^ 1]) + path[level][1:]
+    return with_batch(record, path=tuple(path))
+
+
+@pytest.mark.parametrize("index, change", [
+    (1, lambda records: changed_sibling(records[1], 0)),
+    (2, lambda records: changed_sibling(records[2], 1)),
+    (0, lambda records: with_batch(records[0], index=2)),
+    (3, lambda records: with_batch(records[3], root=records[3].batch.path[0])),
+    (2, lambda records: with_batch(records[2], path=records[2].batch.path[:1])),
+    (0, lambda records: replace(records[0], batch=records[1].batch)),
+    (4, lambda records: replace(records[4], batch=records[0].batch, signature=records[0].signature)),
+], ids=["path-element-level-0", "path-element-level-1", "wrong-index", "wrong-root", "short-path",
+        "position-of-another-record", "lone-record-into-the-batch"])
+def test_a_changed_batch_position_is_rejected(batched_source, batched_replica, index, change):
+    _, built = batched_source
+    records = list(built.records)
+    records[index] = change(records)
+    assert_rejected(batched_replica, built.block, records, "does not match the root")
+    assert_rejected(batched_replica, forge(built.block, records), records, f"record {index}",
+                    "batch path does not lead from the result to the batch root")
+
+
+def test_records_swapped_within_a_batch_are_rejected(batched_source, batched_replica):
+    """Records 0 and 1 trade batch positions (the bundle keeps block order), or trade places
+    in the bundle, each keeping its position: a path no longer leads to the root, or the
+    order breaks."""
+    _, built = batched_source
+    records = list(built.records)
+    records[0], records[1] = (replace(records[0], batch=records[1].batch), replace(records[1], batch=records[0].batch))
+    assert_rejected(batched_replica, forge(built.block, records), records, "record 0",
+                    "batch path does not lead from the result to the batch root")
+    records = list(built.records)
+    records[0], records[1] = records[1], records[0]
+    assert_rejected(batched_replica, forge(built.block, records), records, "inference records are not in block order")
+
+
+def test_the_signature_of_another_batch_is_a_bad_signature(batched_source, batched_replica):
+    """The node's genuine signature of another batch (the same results but the last)."""
+    _, built = batched_source
+    other_signature, _ = ResultSigner(NODE_KEY).sign_batch([r.result for r in built.records[:3]])
+    records = [replace(r, signature=other_signature) if r.batch else r for r in built.records]
+    assert_rejected(batched_replica, forge(built.block, records), records, "record 0", "bad signature")
+
+
+def test_a_batch_record_without_its_position_is_a_bad_signature(batched_source, batched_replica):
+    _, built = batched_source
+    records = list(built.records)
+    records[2] = replace(records[2], batch=None)
+    assert_rejected(batched_replica, forge(built.block, records), records, "record 2", "bad signature")
+
+
+def test_a_batch_index_with_bits_beyond_its_path_is_malformed(batched_source, batched_replica):
+    """Index 0 and index 4 name the same leaf of a two-level path: only the first is valid."""
+    _, built = batched_source
+    encodings = [r.encode() for r in built.records]
+    genuine = built.records[0].encode()
+    encodings[0] = genuine.replace(built.records[0].batch.root + b"\x80", built.records[0].batch.root + b"\x04")
+    assert encodings[0] != genuine
+    block = built.block.copy(header=built.block.header.copy(extra_data=encodings_root(encodings)))
+    head = batched_replica.head
+    with pytest.raises(InvalidBlock, match="^record 0: malformed inference record: ValueError: a batch index of "
+                                           "3 bits beyond a path of 2 levels$"):
+        batched_replica.validator.import_encoded(block, rlp.encode(encodings))
+    assert batched_replica.head == head
+    assert batched_replica.validator.import_encoded(built.block, encode_bundle(built.records)).header == \
+        built.block.header

@@ -16,6 +16,7 @@ from ogevm.abi.types import InferenceMode, ModelOutput, Number, NumberTensor
 from ogevm.pipe.bundle import InferenceRecord, MalformedBundle, decode_bundle, encode_bundle
 from ogevm.records import InferenceResult, RequestId
 from ogevm.testing.strategies import model_outputs
+from ogevm.verify.vanilla import MAX_BATCH_DEPTH, BatchPosition
 
 OUTPUT = ModelOutput((NumberTensor("y", (Number(71, 1),), (1, 1)),), (), (), False)
 RECORD = InferenceRecord(InferenceResult(RequestId(b"\x01" * 32, 3), b"\x02" * 32, output=OUTPUT),
@@ -23,12 +24,16 @@ RECORD = InferenceRecord(InferenceResult(RequestId(b"\x01" * 32, 3), b"\x02" * 3
 
 #: The record's RLP items as raw byte strings, in the order of the encoding.
 FIELDS = [b"\x01" * 32, b"\x03", b"\x02" * 32, b"\x01", b"bafkrei", encode_output(OUTPUT), b"", b"\x03" * 20,
-          b"\x04" * 65, b"", b"\x05"]
+          b"\x04" * 65, b"", b"\x05", b"", b"", b""]
+#: A VANILLA record of a signed batch: leaf 2 of a tree two levels deep.
+BATCHED = InferenceRecord(RECORD.result, InferenceMode.VANILLA, "bafkrei", b"\x03" * 20, b"\x04" * 65,
+                          batch=BatchPosition(b"\x06" * 32, 2, (b"\x07" * 32, b"\x08" * 32)))
+BATCHED_FIELDS = [*FIELDS[:3], b"", *FIELDS[4:10], b"", b"\x06" * 32, b"\x02", b"\x07" * 32 + b"\x08" * 32]
 
 
-def encoded(**changes) -> bytes:
-    """RLP of :data:`FIELDS` with the items named in ``changes`` (by position ``f<i>``) replaced."""
-    items = list(FIELDS)
+def encoded(fields=FIELDS, **changes) -> bytes:
+    """RLP of ``fields`` with the items named in ``changes`` (by position ``f<i>``) replaced."""
+    items = list(fields)
     for key, value in changes.items():
         items[int(key[1:])] = value
     return rlp.encode(items)
@@ -37,6 +42,8 @@ def encoded(**changes) -> bytes:
 def test_the_fields_are_the_records_encoding():
     assert encoded() == RECORD.encode()
     assert InferenceRecord.decode(encoded()) == RECORD
+    assert encoded(BATCHED_FIELDS) == BATCHED.encode()
+    assert InferenceRecord.decode(encoded(BATCHED_FIELDS)) == BATCHED
 
 
 @pytest.mark.parametrize(
@@ -59,7 +66,7 @@ def test_the_fields_are_the_records_encoding():
         (encoded(f5=encode_output(OUTPUT) + b"\x00" * 32), "malformed inference record"),
         (encoded(f6=b"failed"), "exactly one of output and error"),
         (encoded(f5=b""), "exactly one of output and error"),
-        (rlp.encode(FIELDS[:9] + [[b""], b"\x05"]), "malformed inference record"),
+        (rlp.encode(FIELDS[:9] + [[b""]] + FIELDS[10:]), "malformed inference record"),
         (rlp.encode(b"not a list"), "malformed inference record"),
         (b"", "malformed inference record"),
     ],
@@ -69,6 +76,35 @@ def test_the_fields_are_the_records_encoding():
          "neither", "nested-list", "not-a-list", "empty"],
 )
 def test_every_other_record_encoding_is_malformed(data, reason):
+    with pytest.raises(MalformedBundle, match=reason) as raised:
+        InferenceRecord.decode(data)
+    assert isinstance(raised.value, ValueError) and len(raised.value.reason) <= 300
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (encoded(f12=b"\x01"), "a batch index or path without a batch root"),
+        (encoded(f13=b"\x07" * 32), "a batch index or path without a batch root"),
+        (encoded(BATCHED_FIELDS, f11=b"\x06" * 31), "a batch root of 31 bytes"),
+        (encoded(BATCHED_FIELDS, f11=b"\x06" * 33), "a batch root of 33 bytes"),
+        (encoded(BATCHED_FIELDS, f13=b""), "a path of 0 bytes"),
+        (encoded(BATCHED_FIELDS, f13=b"\x07" * 63), "a path of 63 bytes"),
+        (encoded(BATCHED_FIELDS, f13=b"\x07" * 32 * (MAX_BATCH_DEPTH + 1)), "a path of 1056 bytes"),
+        (encoded(BATCHED_FIELDS, f12=b"\x04"), "a batch index of 3 bits beyond a path of 2 levels"),
+        (encoded(BATCHED_FIELDS, f12=b"\x01" + b"\x00" * 40), "of 321 bits beyond a path of 2 levels"),
+        (encoded(BATCHED_FIELDS, f12=b"\x00\x02"), "not minimal length"),
+        (encoded(BATCHED_FIELDS, f12=b"\x00"), "not minimal length"),
+        (encoded(BATCHED_FIELDS, f13=[b"\x07" * 32, b"\x08" * 32]), "malformed inference record"),
+    ],
+    ids=["index-without-root", "path-without-root", "short-root", "long-root", "root-without-path",
+         "path-not-whole-levels", "path-beyond-max-depth", "index-beyond-path", "huge-index",
+         "index-leading-zero", "index-zero-byte", "path-as-list"],
+)
+def test_every_other_batch_position_encoding_is_malformed(data, reason):
+    """A batch position has one form: all three fields empty, or a 32-byte root, whole
+    32-byte levels (1 to 32 of them) and an index whose bits beyond the path are zero (they
+    would name the same leaf)."""
     with pytest.raises(MalformedBundle, match=reason) as raised:
         InferenceRecord.decode(data)
     assert isinstance(raised.value, ValueError) and len(raised.value.reason) <= 300
@@ -121,16 +157,19 @@ def test_bundles_round_trip_and_name_the_malformed_record():
 
 # --- properties -----------------------------------------------------------------------------
 hashes = st.binary(min_size=32, max_size=32)
+batch_positions = st.integers(1, MAX_BATCH_DEPTH).flatmap(lambda depth: st.builds(
+    BatchPosition, hashes, st.integers(0, 2**depth - 1), st.lists(hashes, min_size=depth, max_size=depth).map(tuple)))
 records = st.builds(
-    lambda tx, index, digest, outcome, mode, cid, node, signature, extra: InferenceRecord(
+    lambda tx, index, digest, outcome, mode, cid, node, signature, extra, batch: InferenceRecord(
         InferenceResult(RequestId(tx, index), digest, **outcome), mode, cid, node, signature,
         attestation=extra if mode is InferenceMode.TEE else b"",
-        proof=extra if mode is InferenceMode.ZKML and "output" in outcome else b""),
+        proof=extra if mode is InferenceMode.ZKML and "output" in outcome else b"",
+        batch=batch if mode is InferenceMode.VANILLA else None),
     hashes, st.integers(0, 2**256 - 1), hashes,
     st.one_of(model_outputs(max_tensors=2).map(lambda o: {"output": o}),
               st.text(min_size=1, max_size=40).map(lambda e: {"error": e})),
     st.sampled_from(list(InferenceMode)), st.text(max_size=60), st.binary(min_size=20, max_size=20),
-    st.binary(min_size=65, max_size=65), st.binary(max_size=40),
+    st.binary(min_size=65, max_size=65), st.binary(max_size=40), st.none() | batch_positions,
 )
 
 
