@@ -1,4 +1,5 @@
-"""What the scenarios share: timing, targets, profiles, twin chains, transactions, requests.
+"""What the scenarios share: timing, targets, profiles, twin chains, transactions, requests,
+bursts through a dev node in PIPE and INLINE modes.
 
 Everything measured goes through the project's own components (DevChain, Pipeline,
 BlockBuilder, InferenceExecutor, ModelRuntime, BlockValidator, the precompile); the
@@ -31,10 +32,11 @@ from ogevm.abi.types import (
     Number,
     NumberTensor,
 )
-from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.constants import DEV_BLOCK_GAS_LIMIT, INFERENCE_PRECOMPILE_ADDRESS
 from ogevm.fixtures import fixture_contract, fixture_model
 from ogevm.models.binding import bind_inputs, samples
 from ogevm.models.store import ModelInfo, ModelStore
+from ogevm.node.node import DevNode, NodeConfig
 from ogevm.pipe.executor import ThreadPoolBackend
 from ogevm.pipe.worker import InferenceWorker
 from ogevm.precompile.modes import CatalogueProvider
@@ -56,6 +58,13 @@ class BenchModel:
     forecast_gas: int
     #: Gas limit of one transaction straight to the precompile.
     direct_gas: int
+    #: Folder of the file under ``fixtures/models/`` ("" for the models the tests load).
+    folder: str = ""
+
+    @property
+    def fixture(self) -> str:
+        """The name :func:`~ogevm.fixtures.fixture_model` finds the file by."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
 
 
 #: small_mlp: about 10 us per inference; heavy: about 5 ms (fixtures/models/README.md).
@@ -349,6 +358,195 @@ def chunk_by_gas(txs: Sequence, gas_limit: int) -> list[list]:
     if current:
         blocks.append(current)
     return blocks
+
+
+# --- a burst through a dev node ---------------------------------------------------------------
+SENDERS = 10
+POLL_SECONDS = 0.02
+TIMEOUT_SECONDS = 900.0
+
+
+class ObservedNode(DevNode):
+    """The dev node, with the time each transaction reached a terminal state, its
+    simulation passes counted and timed, and optionally its producer thread profiled."""
+
+    def __init__(self, config: NodeConfig, profile: bool = False) -> None:
+        self.finished_at: dict[bytes, float] = {}
+        self.profiler = cProfile.Profile() if profile else None
+        super().__init__(config)
+        self.simulation = {"calls": 0, "seconds": 0.0}
+        simulate = self.pipeline._simulate_all
+
+        def counted():
+            self.simulation["calls"] += 1
+            start = time.perf_counter()
+            try:
+                return simulate()
+            finally:
+                self.simulation["seconds"] += time.perf_counter() - start
+
+        self.pipeline._simulate_all = counted
+
+    def _finished(self, entry) -> None:
+        self.finished_at[entry.hash] = time.perf_counter()
+        super()._finished(entry)
+
+    def _produce(self) -> None:
+        if self.profiler is None:
+            return super()._produce()
+        return self.profiler.runcall(super()._produce)
+
+
+def node_workload(node: DevNode, model: BenchModel, workload: str, n: int):
+    """Add the model, deploy what the workload (``direct`` or ``forecast``) needs, warm the
+    model; the signed burst and the model's catalogue entry."""
+    chain = node.chain
+    with node.lock:
+        info = chain.add_model(fixture_model(model.fixture))
+        if workload == "forecast":
+            _, forecast = forecast_chain(chain.models, info, chain.accounts, chain=chain)
+            forecast.call("forecastView", features(np.random.default_rng(0), model.width))
+            txs = forecast_transactions(chain, forecast, model, n, SENDERS)
+        else:
+            chain.call(INFERENCE_PRECOMPILE_ADDRESS, direct_calldata(info, model.width, np.random.default_rng(0)))
+            txs = direct_transactions(chain, info, model, n, SENDERS)
+    return txs, info
+
+
+def pipe_burst(model: BenchModel, workload: str, n: int, workers: int, profile: bool = False) -> dict[str, Any]:
+    """A burst of ``n`` signed transactions through a PIPE :class:`ObservedNode` (automine,
+    ``workers`` executor threads): throughput, latencies, blocks, EVM passes per tx."""
+    node = ObservedNode(NodeConfig(workers=workers), profile=profile)
+    try:
+        txs, _ = node_workload(node, model, workload, n)
+        first_block = node.chain.head.block_number + 1
+        raws = [tx.encode() for tx in txs]
+        node.start()
+        sent_at = []
+        start = time.perf_counter()
+        hashes = []
+        for raw in raws:
+            sent_at.append(time.perf_counter())
+            hashes.append(node.send_raw_transaction(raw))
+        submitted = time.perf_counter()
+        pending = set(hashes)
+        states = {}
+        while pending and time.perf_counter() - start < TIMEOUT_SECONDS:
+            for tx_hash in list(pending):
+                status = node.status(tx_hash)
+                if status is not None and status["state"] in ("included", "rejected"):
+                    states[tx_hash] = status
+                    pending.discard(tx_hash)
+            if pending:
+                time.sleep(POLL_SECONDS)
+        if pending:
+            raise RuntimeError(f"{len(pending)} of {n} txs not settled after {TIMEOUT_SECONDS:.0f} s")
+        rejected = [s["reason"] for s in states.values() if s["state"] != "included"]
+        if rejected:
+            raise RuntimeError(f"{len(rejected)} txs rejected: {rejected[0]}")
+        done = [node.finished_at[h] for h in hashes]
+        latencies = [d - start for d in done]  # the burst arrived at ``start``, as for INLINE
+        from_send = [d - s for d, s in zip(done, sent_at)]
+        span = max(done) - start
+        blocks = [b for b in node.block_log if b.number >= first_block]
+    finally:
+        node.stop()
+    out = {
+        "n": n,
+        "seconds": span,
+        "throughput_tx_s": n / span,
+        "submit_seconds": submitted - start,
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p99_s": percentile(latencies, 99),
+        "latency_max_s": max(latencies),
+        "latency_from_send_p50_s": percentile(from_send, 50),
+        "latency_from_send_p99_s": percentile(from_send, 99),
+        "blocks": len(blocks),
+        "txs_per_block": n / len(blocks) if blocks else None,
+        "build_seconds": sum(b.build_seconds for b in blocks),
+        "inference_seconds_off_block_path": sum(b.inference_seconds_saved for b in blocks),
+        "simulation_calls": node.simulation["calls"],
+        "simulation_seconds": node.simulation["seconds"],
+        "evm_passes_per_tx": node.pipeline.passes_per_included_tx(),
+        "workers": workers,
+    }
+    if profile:
+        out["profile"] = summarize_profile(pstats.Stats(node.profiler),
+                                           f"DevNode producer thread, {workload} N={n}")
+    return out
+
+
+class FixedOutputProvider(CatalogueProvider):
+    """Answers every request at once with one precomputed output: no inference at all."""
+
+    def __init__(self, catalogue, output) -> None:
+        super().__init__(catalogue)
+        self.output = output
+
+    def resolve(self, request: InferenceRequest) -> InferenceResult:
+        return InferenceResult(request.id, request.digest, output=self.output)
+
+
+def inline_burst(model: BenchModel, workload: str, n: int, packed: bool, evm_only: bool = False) -> dict[str, Any]:
+    """The same burst executed INLINE on a twin node's chain: one block per transaction, or
+    packed blocks; with ``evm_only`` every request is answered at once (no inference)."""
+    node = DevNode(NodeConfig())  # a twin of the PIPE node's setup; its producer never starts
+    try:
+        txs, info = node_workload(node, model, workload, n)
+        chain = node.chain
+        vm_class = None
+        if evm_only:
+            sample = inference_requests(info, 1)[0]
+            vm_class = chain.base_vm_class.with_provider(
+                FixedOutputProvider(chain.models, chain.runtime.run(info, sample.feeds)))
+        groups = chunk_by_gas(txs, DEV_BLOCK_GAS_LIMIT) if packed else [[tx] for tx in txs]
+        done = []
+        start = time.perf_counter()
+        for group in groups:
+            _, results = chain.mine(group, vm_class=vm_class)
+            finished = time.perf_counter()
+            failed = [r for r in results if not r.success]
+            if failed:
+                raise RuntimeError(f"INLINE: {len(failed)} txs reverted: {failed[0].revert_reason}")
+            done += [finished] * len(group)
+    finally:
+        node.stop()
+    latencies = [d - start for d in done]  # the whole burst arrived at ``start``
+    span = max(done) - start
+    return {"n": n, "seconds": span, "throughput_tx_s": n / span, "latency_p50_s": percentile(latencies, 50),
+            "latency_p99_s": percentile(latencies, 99), "latency_max_s": max(latencies), "blocks": len(groups)}
+
+
+#: The modes :func:`compare_bursts` runs, in the order of the first repeat.
+BURST_MODES = ("pipe", "inline_one_by_one", "inline_packed", "evm_only_packed")
+
+
+def compare_bursts(model: BenchModel, workload: str, n: int, repeats: int, workers: int, reporter
+                   ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, float]]]:
+    """The burst in every mode of :data:`BURST_MODES`, ``repeats`` rounds with the modes
+    taking turns going first; every run, and the medians per mode."""
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in BURST_MODES}
+    for r in range(repeats):
+        order = BURST_MODES[r % len(BURST_MODES):] + BURST_MODES[:r % len(BURST_MODES)]
+        for mode in order:
+            reporter.note(f"{model.name} {workload} N={n}: {mode.replace('_', ' ')} ({r + 1}/{repeats})")
+            if mode == "pipe":
+                runs[mode].append(pipe_burst(model, workload, n, workers))
+            else:
+                runs[mode].append(inline_burst(model, workload, n, packed=mode != "inline_one_by_one",
+                                               evm_only=mode == "evm_only_packed"))
+            reporter.step(None, n)
+
+    def median(mode: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[mode])
+
+    summary = {mode: {key: median(mode, key) for key in ("throughput_tx_s", "latency_p50_s", "latency_p99_s",
+                                                          "seconds", "blocks")}
+               for mode in BURST_MODES}
+    summary["pipe"].update({key: median("pipe", key) for key in (
+        "submit_seconds", "latency_from_send_p50_s", "latency_from_send_p99_s", "txs_per_block", "build_seconds",
+        "simulation_seconds", "evm_passes_per_tx", "inference_seconds_off_block_path")})
+    return runs, summary
 
 
 # --- providers: the limits ----------------------------------------------------------------------

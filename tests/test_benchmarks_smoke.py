@@ -14,6 +14,7 @@ from ogevm.cli import main
 SCENARIOS = (
     "block_building",
     "end_to_end",
+    "model_sweep",
     "executor_scaling",
     "precompile_overhead",
     "mempool_simulation",
@@ -88,6 +89,33 @@ def test_end_to_end_numbers():
         assert m["latency_p99_s"] >= m["latency_p50_s"]
     assert positive(w["throughput_vs_inline_one_by_one"]) and positive(w["throughput_vs_inline_packed"])
     assert 2.0 <= w["median"]["pipe"]["evm_passes_per_tx"] < 4  # one simulation + the replay, at least
+
+
+def test_model_sweep_numbers():
+    r = result("model_sweep")["results"]
+    (point,) = r["workloads"]["direct"]["points"]
+    assert point["model"] == "sweep_1ms" and point["n"] == 4
+    for key in ("model_ms", "executor_ms", "evm_ms", "cpu_work_per_tx_ms", "bound_tx_s", "pipe_tx_s",
+                "inline_one_by_one_tx_s", "inline_packed_tx_s", "pipe_vs_bound", "pipe_vs_inline_one_by_one"):
+        assert positive(point[key]), key
+    # The bound is the formula of the measured times: the replay thread, or the work on every core.
+    work_ms = 2 * point["evm_ms"] + point["executor_ms"]
+    assert point["cpu_work_per_tx_ms"] == pytest.approx(work_ms)
+    assert point["bound_tx_s"] == pytest.approx(1e3 / max(point["evm_ms"], work_ms / r["cores"]))
+    assert 2.0 <= point["evm_passes_per_tx"] < 4
+
+
+def test_model_sweep_crossover():
+    crossover = load_scenario("model_sweep")._crossover
+
+    def points(*gaps):
+        return [{"model_ms": m, "pipe_tx_s": 10 + gap, "inline_one_by_one_tx_s": 10} for m, gap in gaps]
+
+    # Unsorted on purpose: the crossing is found by model time, linearly between the points around it.
+    assert crossover(points((20, 3), (1, -4), (5, -2)))["model_ms"] == pytest.approx(5 + 15 * 2 / 5)
+    assert crossover(points((1, 0), (5, 1)))["model_ms"] is None  # ahead everywhere
+    assert "behind at 5.0 ms" in crossover(points((1, -1), (5, -1)))["where"]
+    assert crossover(points((1, 1), (5, -1)))["model_ms"] is None  # falls behind: no crossing from below
 
 
 def test_executor_scaling_numbers():

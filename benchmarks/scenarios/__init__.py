@@ -8,6 +8,7 @@ is not met, ``profile``) and ``plot(result, path)``.
 SCENARIOS = (
     "block_building",
     "end_to_end",
+    "model_sweep",
     "executor_scaling",
     "precompile_overhead",
     "mempool_simulation",

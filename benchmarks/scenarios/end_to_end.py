@@ -32,36 +32,13 @@ no contract code: the least EVM work an inference transaction can have).
 
 from __future__ import annotations
 
-import cProfile
 import os
-import pstats
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import (
-    MODELS,
-    chunk_by_gas,
-    direct_calldata,
-    direct_transactions,
-    features,
-    forecast_chain,
-    forecast_transactions,
-    inference_requests,
-    percentile,
-    ratio,
-    row,
-    summarize_profile,
-    target,
-)
-from ogevm.constants import DEV_BLOCK_GAS_LIMIT, INFERENCE_PRECOMPILE_ADDRESS
-from ogevm.fixtures import fixture_model
-from ogevm.node.node import DevNode, NodeConfig
-from ogevm.precompile.modes import CatalogueProvider
-from ogevm.records import InferenceRequest, InferenceResult
+from benchmarks.common import MODELS, SENDERS, compare_bursts, pipe_burst, ratio, row, target
 
 TITLE = "End to end: submit -> included through a DevNode (PIPE) vs INLINE"
 SIZES = {
@@ -69,191 +46,21 @@ SIZES = {
     "quick": {"model": "heavy", "workloads": {"direct": 40, "forecast": 20}, "repeats": 1, "profile_n": 20},
     "full": {"model": "heavy", "workloads": {"direct": 200, "forecast": 100}, "repeats": 3, "profile_n": 40},
 }
-THROUGHPUT_MIN = 3.0
-SENDERS = 10
-POLL_SECONDS = 0.02
-TIMEOUT_SECONDS = 900.0
-
-
-class _ObservedNode(DevNode):
-    """The dev node, with the time each transaction reached a terminal state, its
-    simulation passes counted and timed, and optionally its producer thread profiled."""
-
-    def __init__(self, config: NodeConfig, profile: bool = False) -> None:
-        self.finished_at: dict[bytes, float] = {}
-        self.profiler = cProfile.Profile() if profile else None
-        super().__init__(config)
-        self.simulation = {"calls": 0, "seconds": 0.0}
-        simulate = self.pipeline._simulate_all
-
-        def counted():
-            self.simulation["calls"] += 1
-            start = time.perf_counter()
-            try:
-                return simulate()
-            finally:
-                self.simulation["seconds"] += time.perf_counter() - start
-
-        self.pipeline._simulate_all = counted
-
-    def _finished(self, entry) -> None:
-        self.finished_at[entry.hash] = time.perf_counter()
-        super()._finished(entry)
-
-    def _produce(self) -> None:
-        if self.profiler is None:
-            return super()._produce()
-        return self.profiler.runcall(super()._produce)
-
-
-def _setup(node: DevNode, model_name: str, workload: str, n: int):
-    """Add the model, deploy what the workload needs, warm the model; the signed burst and
-    the model's catalogue entry."""
-    model = MODELS[model_name]
-    chain = node.chain
-    with node.lock:
-        info = chain.add_model(fixture_model(model_name))
-        if workload == "forecast":
-            _, forecast = forecast_chain(chain.models, info, chain.accounts, chain=chain)
-            forecast.call("forecastView", features(np.random.default_rng(0), model.width))
-            txs = forecast_transactions(chain, forecast, model, n, SENDERS)
-        else:
-            chain.call(INFERENCE_PRECOMPILE_ADDRESS, direct_calldata(info, model.width, np.random.default_rng(0)))
-            txs = direct_transactions(chain, info, model, n, SENDERS)
-    return txs, info
-
-
-def _pipe_run(model_name: str, workload: str, n: int, workers: int, profile: bool = False) -> dict[str, Any]:
-    node = _ObservedNode(NodeConfig(workers=workers), profile=profile)
-    try:
-        txs, _ = _setup(node, model_name, workload, n)
-        first_block = node.chain.head.block_number + 1
-        raws = [tx.encode() for tx in txs]
-        node.start()
-        sent_at = []
-        start = time.perf_counter()
-        hashes = []
-        for raw in raws:
-            sent_at.append(time.perf_counter())
-            hashes.append(node.send_raw_transaction(raw))
-        submitted = time.perf_counter()
-        pending = set(hashes)
-        states = {}
-        while pending and time.perf_counter() - start < TIMEOUT_SECONDS:
-            for tx_hash in list(pending):
-                status = node.status(tx_hash)
-                if status is not None and status["state"] in ("included", "rejected"):
-                    states[tx_hash] = status
-                    pending.discard(tx_hash)
-            if pending:
-                time.sleep(POLL_SECONDS)
-        if pending:
-            raise RuntimeError(f"{len(pending)} of {n} txs not settled after {TIMEOUT_SECONDS:.0f} s")
-        rejected = [s["reason"] for s in states.values() if s["state"] != "included"]
-        if rejected:
-            raise RuntimeError(f"{len(rejected)} txs rejected: {rejected[0]}")
-        done = [node.finished_at[h] for h in hashes]
-        latencies = [d - start for d in done]  # the burst arrived at ``start``, as for INLINE
-        from_send = [d - s for d, s in zip(done, sent_at)]
-        span = max(done) - start
-        blocks = [b for b in node.block_log if b.number >= first_block]
-    finally:
-        node.stop()
-    out = {
-        "n": n,
-        "seconds": span,
-        "throughput_tx_s": n / span,
-        "submit_seconds": submitted - start,
-        "latency_p50_s": percentile(latencies, 50),
-        "latency_p99_s": percentile(latencies, 99),
-        "latency_max_s": max(latencies),
-        "latency_from_send_p50_s": percentile(from_send, 50),
-        "latency_from_send_p99_s": percentile(from_send, 99),
-        "blocks": len(blocks),
-        "txs_per_block": n / len(blocks) if blocks else None,
-        "build_seconds": sum(b.build_seconds for b in blocks),
-        "inference_seconds_off_block_path": sum(b.inference_seconds_saved for b in blocks),
-        "simulation_calls": node.simulation["calls"],
-        "simulation_seconds": node.simulation["seconds"],
-        "evm_passes_per_tx": node.pipeline.passes_per_included_tx(),
-        "workers": workers,
-    }
-    if profile:
-        out["profile"] = summarize_profile(pstats.Stats(node.profiler),
-                                           f"DevNode producer thread, {workload} N={n}")
-    return out
-
-
-class _FixedOutputProvider(CatalogueProvider):
-    """Answers every request at once with one precomputed output: no inference at all."""
-
-    def __init__(self, catalogue, output) -> None:
-        super().__init__(catalogue)
-        self.output = output
-
-    def resolve(self, request: InferenceRequest) -> InferenceResult:
-        return InferenceResult(request.id, request.digest, output=self.output)
-
-
-def _inline_run(model_name: str, workload: str, n: int, packed: bool, evm_only: bool = False) -> dict[str, Any]:
-    node = DevNode(NodeConfig())  # a twin of the PIPE node's setup; its producer never starts
-    try:
-        txs, info = _setup(node, model_name, workload, n)
-        chain = node.chain
-        vm_class = None
-        if evm_only:
-            sample = inference_requests(info, 1)[0]
-            vm_class = chain.base_vm_class.with_provider(
-                _FixedOutputProvider(chain.models, chain.runtime.run(info, sample.feeds)))
-        groups = chunk_by_gas(txs, DEV_BLOCK_GAS_LIMIT) if packed else [[tx] for tx in txs]
-        done = []
-        start = time.perf_counter()
-        for group in groups:
-            _, results = chain.mine(group, vm_class=vm_class)
-            finished = time.perf_counter()
-            failed = [r for r in results if not r.success]
-            if failed:
-                raise RuntimeError(f"INLINE: {len(failed)} txs reverted: {failed[0].revert_reason}")
-            done += [finished] * len(group)
-    finally:
-        node.stop()
-    latencies = [d - start for d in done]  # the whole burst arrived at ``start``
-    span = max(done) - start
-    return {"n": n, "seconds": span, "throughput_tx_s": n / span, "latency_p50_s": percentile(latencies, 50),
-            "latency_p99_s": percentile(latencies, 99), "latency_max_s": max(latencies), "blocks": len(groups)}
-
-
-def _median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+#: PIPE must at least keep up with INLINE one by one on heavy (its model time is above the
+#: EVM time of a direct transaction). The throughput targets against the bound PIPE can
+#: reach on this machine, over a sweep of model times, are model_sweep's (README).
+THROUGHPUT_MIN = 1.0
 
 
 def run(config: dict[str, Any], reporter) -> dict[str, Any]:
     workers = config.get("workers") or os.cpu_count() or 1
     model = config["model"]
+    bench_model = MODELS[model]
     repeats = config["repeats"]
     reporter.total(sum(config["workloads"].values()) * repeats * 4)
     workloads: dict[str, Any] = {}
     for workload, n in config["workloads"].items():
-        runs = {"pipe": [], "inline_one_by_one": [], "inline_packed": [], "evm_only_packed": []}
-        for r in range(repeats):
-            order = list(runs)
-            order = order[r % len(order):] + order[:r % len(order)]  # take turns going first
-            for mode in order:
-                reporter.note(f"{workload} N={n}: {mode.replace('_', ' ')} ({r + 1}/{repeats})")
-                if mode == "pipe":
-                    runs[mode].append(_pipe_run(model, workload, n, workers))
-                else:
-                    runs[mode].append(_inline_run(model, workload, n, packed=mode != "inline_one_by_one",
-                                                  evm_only=mode == "evm_only_packed"))
-                reporter.step(None, n)
-        summary = {mode: {key: _median(rs, key) for key in ("throughput_tx_s", "latency_p50_s", "latency_p99_s",
-                                                             "seconds", "blocks")}
-                   for mode, rs in runs.items()}
-        pipe_runs = runs["pipe"]
-        summary["pipe"].update({key: _median(pipe_runs, key) for key in (
-            "submit_seconds", "latency_from_send_p50_s", "latency_from_send_p99_s", "txs_per_block", "build_seconds", "simulation_seconds",
-            "evm_passes_per_tx",
-            "inference_seconds_off_block_path")})
+        runs, summary = compare_bursts(bench_model, workload, n, repeats, workers, reporter)
         workloads[workload] = {
             "n": n, "repeats": repeats, "runs": runs, "median": summary,
             "throughput_vs_inline_one_by_one": ratio(summary["pipe"]["throughput_tx_s"],
@@ -303,7 +110,7 @@ def run(config: dict[str, Any], reporter) -> dict[str, Any]:
     missed = [t["key"].split("/")[1] for t in targets if t["met"] is False]
     if missed:
         reporter.note("profiling the producer thread")
-        result["profile"] = {workload: _pipe_run(model, workload, min(config["profile_n"], config["workloads"][workload]),
+        result["profile"] = {workload: pipe_burst(bench_model, workload, min(config["profile_n"], config["workloads"][workload]),
                                                  workers, profile=True)["profile"] for workload in missed}
     reporter.step("done", max(0.0, reporter.steps - reporter.done))
     return result
