@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("file", type=Path)
     model_commands.add_parser("list", help="list stored models")
     bench = commands.add_parser("bench", help="run the benchmark scenarios (from a checkout) and write JSON + plots")
-    bench.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes on 2 cores")
+    bench.add_argument("--quick", action="store_true", help="small sizes: about 5 minutes on 2 cores")
     bench.add_argument("--out", type=Path, default=None, help="output folder (default benchmarks/results/latest)")
     bench.add_argument("--scenario", action="extend", nargs="+", metavar="NAME", dest="scenarios",
                        help="run only these scenarios (names, repeatable); default: all")
