@@ -197,7 +197,7 @@ class Pipeline:
                         continue
                     if rejection is not None:
                         self.pool.set_state(entry, TxState.REJECTED, rejection)
-                    else:
+                    elif executed or not entry.simulated:  # a reused outcome may know less (replays add requests)
                         entry.requests, entry.simulated = requests, True
             missing = []
             for run in runs:

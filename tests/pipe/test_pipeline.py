@@ -314,3 +314,24 @@ def test_a_single_round_tx_costs_two_evm_passes(world):
     assert pipeline.passes_per_included_tx() == 2.0
     twin_block, _ = mine_inline_like(twin, built.block)
     assert twin_block.header == built.block.header
+
+
+def test_a_tx_joining_the_run_keeps_the_request_a_replay_found(world, cids):
+    """A replay found a dependent request; then the sender's next tx arrives, on the same
+    head. The run's kept simulation knows only the first request: it must not erase the one
+    the replay found (the tx would diverge again and again, then be rejected)."""
+    chain, twin, contracts = world
+    pipeline = Pipeline(chain, NODE_KEY)
+    tx = sign_call(chain, contracts["dependent"], "chain", cids["linear_regression"], cids["log_model"], "x", "y",
+                   FEATURES, sender=2)
+    pipeline.submit(tx)
+    pipeline.prepare()
+    assert pipeline.build_block(seal_empty=False).block is None  # deferred: the replay met request 1
+    later = sign_call(chain, contracts["forecast"], "forecast", FEATURES, sender=2, nonce=1)
+    pipeline.submit(later)
+    pipeline.prepare()
+    assert [r.id.index for r in pipeline.pool.get(tx.hash).requests] == [0, 1]
+    (built,) = pipeline.run_until_idle()
+    assert [t.hash for t in built.block.transactions] == [tx.hash, later.hash]
+    assert pipeline.pool.get(tx.hash).deferrals == 1
+    assert mine_inline_like(twin, built.block)[0].header == built.block.header
