@@ -216,7 +216,7 @@ def run(config: dict[str, Any], reporter) -> dict[str, Any]:
         (f"prove {m['zkml']['prove_us'] / 1e3:,.0f} ms, verify {m['zkml']['verify_us'] / 1e3:,.1f} ms; "
          f"{zkml['total_vs_inference']:,.0f}x the inference alone; circuit setup {m['zkml']['setup_s']:.1f} s")
         if zkml else f"not available: {m['zkml']['reason']}"))
-    table = [row(f"VANILLA: sign + verify per inference", vanilla["verification_us"], "us",
+    table = [row("VANILLA: sign + verify per inference", vanilla["verification_us"], "us",
                  f"sign {us['vanilla_sign']:.0f} + verify {us['vanilla_verify']:.0f} us (recover_signer alone "
                  f"{us['vanilla_recover_signer']:.0f} us); inference {us['inference']:.0f} us"),
              row("TEE / VANILLA, sign + verify only", tee["verification_vs_vanilla"], "x",
