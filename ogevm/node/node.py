@@ -177,9 +177,10 @@ class DevNode:
         status = self.pipeline.pool.status(tx_hash)
         if status is not None:
             return {"state": status.state.value, "reason": status.reason,
-                    "requests": list(status.requests), "block": status.block_number}
+                    "requests": list(status.requests), "block": status.block_number,
+                    "history": [t.to_json() for t in status.history]}
         stored = self.storage.status(tx_hash)
-        return None if stored is None else {**stored, "requests": []}
+        return None if stored is None else {**stored, "requests": [], "history": []}
 
     # --- production -------------------------------------------------------------------
     def _produce(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from aiohttp import hdrs, web
 
+from ogevm import explorer
 from ogevm.node.rpc import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError, RpcMethods
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -123,6 +124,8 @@ class RpcServer:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ogevm-rpc")
         self.app = web.Application()
         self.app.router.add_post("/", self._handle)
+        self.app.router.add_get("/", self._get)
+        explorer.add_routes(self.app)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -137,6 +140,10 @@ class RpcServer:
         if self._runner is not None:
             await self._runner.cleanup()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        """A browser's ``GET /``: the explorer page."""
+        return await explorer.page(request)
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterator
+from typing import Callable, Iterator
 
 from eth.abc import SignedTransactionAPI, StateAPI
 
@@ -86,6 +86,8 @@ class PoolEntry:
     block_number: int | None = None
     #: ``time.monotonic()`` at admission (queued txs expire after ``queued_lifetime``).
     admitted_at: float = field(default_factory=time.monotonic)
+    #: Every state it has been in, in order: what an explorer draws as its timeline.
+    history: list[Transition] = field(default_factory=list)
 
     @property
     def hash(self) -> bytes:
@@ -97,6 +99,24 @@ class PoolEntry:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """One step of a transaction's path through PIPE, as subscribers and explorers see it."""
+
+    tx_hash: bytes
+    state: TxState
+    reason: str | None
+    #: Wall-clock time (``time.time()``) of the step.
+    at: float
+    rounds: int
+    passes: int
+    block_number: int | None
+
+    def to_json(self) -> dict:
+        return {"txHash": "0x" + self.tx_hash.hex(), "state": self.state.value, "reason": self.reason,
+                "at": round(self.at, 6), "rounds": self.rounds, "passes": self.passes, "block": self.block_number}
+
+
+@dataclass(frozen=True)
 class TxStatus:
     """What a user can ask about a transaction."""
 
@@ -104,6 +124,7 @@ class TxStatus:
     reason: str | None
     requests: tuple[str, ...]
     block_number: int | None
+    history: tuple[Transition, ...]
 
 
 class TxPool:
@@ -119,6 +140,9 @@ class TxPool:
         self.lock = threading.RLock()
         #: Called with each entry that reaches a terminal state (a node persists it).
         self.on_finish = None
+        #: Called with every :class:`Transition`, under the pool's lock: listeners must be
+        #: quick and must not raise (a subscription queues the event and returns).
+        self.listeners: list[Callable[[Transition], None]] = []
 
     # --- admission ----------------------------------------------------------------
     def add(self, tx: SignedTransactionAPI, state: StateAPI, base_fee: int) -> bytes:
@@ -158,6 +182,7 @@ class TxPool:
             entry = PoolEntry(tx, sender, next(self._arrivals))
             self._by_sender.setdefault(sender, {})[tx.nonce] = entry
             self._by_hash[tx.hash] = entry
+            self._record(entry)
             return tx.hash
 
     def _evict_for(self, tx: SignedTransactionAPI, sender: bytes) -> None:
@@ -193,7 +218,7 @@ class TxPool:
             if entry is None:
                 return None
             return TxStatus(entry.state, entry.reason, tuple(str(r.id) for r in entry.requests),
-                            entry.block_number)
+                            entry.block_number, tuple(entry.history))
 
     def set_state(self, entry: PoolEntry, state: TxState, reason: str | None = None) -> None:
         with self.lock:
@@ -201,6 +226,7 @@ class TxPool:
                 self._finish(entry, state, reason)
             else:
                 entry.state, entry.reason = state, reason
+                self._record(entry)
 
     def _finish(self, entry: PoolEntry, state: TxState, reason: str | None) -> None:
         entry.state, entry.reason = state, reason
@@ -211,8 +237,16 @@ class TxPool:
         if not queue:
             self._by_sender.pop(entry.sender, None)
         self._finished[entry.hash] = entry
+        self._record(entry)
         if self.on_finish is not None:
             self.on_finish(entry)
+
+    def _record(self, entry: PoolEntry) -> None:
+        step = Transition(entry.hash, entry.state, entry.reason, time.time(), entry.rounds, entry.passes,
+                          entry.block_number)
+        entry.history.append(step)
+        for listener in self.listeners:
+            listener(step)
 
     def drop_stale(self, nonce_of) -> None:
         """Reject txs whose nonce the chain has passed (another tx with it was included),

@@ -56,6 +56,8 @@ def test_dependent_inference_is_resolved_in_rounds_and_equals_inline(world, cids
     chain, twin, contracts = world
     dependent = contracts["dependent"]
     pipeline = Pipeline(chain, NODE_KEY)
+    heard = []
+    pipeline.pool.listeners.append(heard.append)
     tx = sign_call(chain, dependent, "chain", cids["linear_regression"], cids["log_model"], "x", "y", FEATURES)
     pipeline.submit(tx)
     # round 1: the simulation asks for the first result only; the tx is then ready
@@ -85,6 +87,13 @@ def test_dependent_inference_is_resolved_in_rounds_and_equals_inline(world, cids
     twin_block, _ = mine_inline_like(twin, built.block)
     assert twin_block.header == built.block.header
     Replica(chain).sync({built.block.number: built.records})
+    # its path, as an explorer shows it: every step heard by a listener, in order, with the passes so far
+    path = [(t.state, t.rounds, t.passes) for t in entry.history]
+    assert path == [(TxState.PENDING, 0, 0), (TxState.SIMULATED, 0, 1), (TxState.INFERRING, 1, 1),
+                    (TxState.READY, 1, 1), (TxState.DEFERRED, 1, 2), (TxState.SIMULATED, 1, 2),
+                    (TxState.INFERRING, 2, 2), (TxState.READY, 2, 2), (TxState.INCLUDED, 2, 3)]
+    assert heard == entry.history and heard[-1].block_number == built.block.number
+    assert heard[4].reason == status.reason and [t.at for t in heard] == sorted(t.at for t in heard)
 
 
 def test_a_dependent_inference_needing_more_rounds_than_allowed_is_rejected(world, cids):

@@ -1,0 +1,23 @@
+"""The PIPE explorer: static files the dev node serves beside its JSON-RPC endpoint.
+
+The page needs no build step and makes no external request: it reads the node it came from
+over JSON-RPC (and its WebSocket subscriptions), so any node that serves these files has one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+STATIC = Path(__file__).parent / "static"
+
+
+def add_routes(app: web.Application) -> None:
+    """Serve the page's assets under ``/explorer/``."""
+    app.router.add_static("/explorer/", STATIC)
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    """The page itself, answered to a browser's ``GET /``."""
+    return web.FileResponse(STATIC / "index.html")
