@@ -67,6 +67,10 @@ class ExecutorBackend(ABC):
 class Simulator(ABC):
     """Where the pool's CAPTURE simulation runs: this process, worker processes, Ray actors."""
 
+    #: Whether it simulates outside this process, leaving the node's core free to build a
+    #: block meanwhile (the pipeline then simulates in the background).
+    remote: bool = False
+
     @abstractmethod
     def simulate(self, runs: Sequence[tuple[Sequence, Mapping[RequestId, InferenceResult]]]) -> list[list]:
         """For each run (a sender's transactions in nonce order, the results known for them),

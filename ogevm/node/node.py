@@ -138,8 +138,7 @@ class DevNode:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self.pipeline.simulator.close()  # before the executor, which may shut Ray down
-        self.pipeline.executor.close()
+        self.pipeline.close()
         self._close_db()
 
     def _close_db(self) -> None:

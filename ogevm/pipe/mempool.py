@@ -143,6 +143,8 @@ class TxPool:
         #: Called with every :class:`Transition`, under the pool's lock: listeners must be
         #: quick and must not raise (a subscription queues the event and returns).
         self.listeners: list[Callable[[Transition], None]] = []
+        #: How many transitions there have been (a cheap "did anything change?").
+        self.transitions = 0
 
     # --- admission ----------------------------------------------------------------
     def add(self, tx: SignedTransactionAPI, state: StateAPI, base_fee: int) -> bytes:
@@ -224,7 +226,7 @@ class TxPool:
         with self.lock:
             if state in TERMINAL:
                 self._finish(entry, state, reason)
-            else:
+            elif (entry.state, entry.reason) != (state, reason):
                 entry.state, entry.reason = state, reason
                 self._record(entry)
 
@@ -245,6 +247,7 @@ class TxPool:
         step = Transition(entry.hash, entry.state, entry.reason, time.time(), entry.rounds, entry.passes,
                           entry.block_number)
         entry.history.append(step)
+        self.transitions += 1
         for listener in self.listeners:
             listener(step)
 
@@ -257,6 +260,8 @@ class TxPool:
                 account_nonce = nonce_of(sender)
                 free = _next_free_nonce(queue, account_nonce)
                 for entry in list(queue.values()):
+                    if entry.building:  # its block may be imported and not settled yet
+                        continue
                     if entry.nonce < account_nonce:
                         self._finish(entry, TxState.REJECTED, "nonce already used on chain")
                     elif entry.nonce > free and entry.admitted_at < expired:
@@ -283,6 +288,17 @@ class TxPool:
     def entries(self) -> list[PoolEntry]:
         with self.lock:
             return list(self._by_hash.values())
+
+    def restore(self, entries: list[PoolEntry], forget: list[bytes]) -> None:
+        """Hold exactly ``entries`` and forget the finished txs ``forget`` (a dev node's
+        ``evm_revert`` puts back the pool of a snapshot). No terminal state is recorded and no
+        listener called: for the chain the dropped transactions never happened."""
+        with self.lock:
+            self._by_sender, self._by_hash = {}, {entry.hash: entry for entry in entries}
+            for entry in entries:
+                self._by_sender.setdefault(entry.sender, {})[entry.nonce] = entry
+            for tx_hash in [*forget, *self._by_hash]:
+                self._finished.pop(tx_hash, None)
 
 
 def _evictable(entry: PoolEntry) -> bool:

@@ -8,7 +8,7 @@ used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a b
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eth.abc import SignedTransactionAPI
@@ -70,6 +70,10 @@ class Pipeline:
         self._jobs = 0  # jobs started and not stored yet
         self._executed = 0  # requests whose records were stored
         self._settled = threading.Condition()
+        #: The background step of a remote simulator (see :meth:`advance`).
+        self._background_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ogevm-simulate")
+        self._background: Future | None = None
+        self._background_lock = threading.Lock()
         #: Included txs, and the EVM passes they took (see :meth:`passes_per_included_tx`).
         self.included = 0
         self.included_passes = 0
@@ -89,14 +93,44 @@ class Pipeline:
         return self.pool.add(tx, self.chain.state(), base_fee)
 
     # --- rounds -------------------------------------------------------------------
-    def advance(self) -> list[Future]:
-        """One step of the rounds, without waiting: simulate the runs that need it, then
-        start the missing requests that are not running yet. Returns their futures.
+    def advance(self) -> None:
+        """One step of the rounds, without waiting for inference: simulate the runs that need
+        it, then start the missing requests that are not running yet.
 
-        When a job finishes its records are stored and ``on_progress`` is called; the next
-        ``advance`` finds the txs whose requests all have results ready. The pool stays
-        open to new transactions while the simulation runs.
+        With a remote simulator the step runs on a background thread (one at a time) and
+        this returns at once, so the caller can build a block while the next transactions
+        are simulated elsewhere; ``on_progress`` is called when it ends. An error of the
+        previous background step is raised here. When a job finishes its records are stored
+        and ``on_progress`` is called; the next ``advance`` finds the txs whose requests all
+        have results ready. The pool stays open to new transactions while simulations run.
         """
+        if not self.simulator.remote:
+            self.step()
+            return
+        with self._background_lock:
+            previous = self._background
+            if previous is not None and not previous.done():
+                return
+            self._background = self._background_thread.submit(self._background_step)
+        if previous is not None:
+            previous.result()
+
+    def join(self) -> None:
+        """Wait for the background step in progress, if any; raises its error."""
+        with self._background_lock:
+            background = self._background
+        if background is not None:
+            background.result()
+
+    def _background_step(self) -> None:
+        """:meth:`step`, then wake the producer if a tx changed state."""
+        transitions = self.pool.transitions
+        self.step()
+        if self.pool.transitions != transitions and self.on_progress is not None:
+            self.on_progress()
+
+    def step(self) -> list[Future]:
+        """One step of the rounds in this thread; returns the inference jobs it started."""
         missing = self._simulate_all()
         with self.pool.lock:
             work = []
@@ -131,7 +165,7 @@ class Pipeline:
         """
         start = self._executed
         while True:
-            started = self.advance()
+            started = self.step()
             with self._settled:
                 if not started and not self._jobs:
                     return self._executed - start
@@ -183,6 +217,7 @@ class Pipeline:
         lock: their outcomes only apply to txs still pooled when they end.
         """
         with self.pool.lock:
+            head = self.chain.head.hash
             state = self.chain.state()
             self.pool.drop_stale(state.get_nonce)
             runs = list(self.pool.executable(state.get_nonce))
@@ -190,18 +225,26 @@ class Pipeline:
                      for run in runs if not all(entry.simulated for entry in run)]
         outcomes = self.simulator.simulate([([e.tx for e in run], known) for run, known in stale])
         with self.pool.lock:
+            # a block built meanwhile (a background step) makes the outcomes a forecast: their
+            # requests still start the inference (the replay confirms them), but a rejection
+            # may be the old head's and waits for a simulation on the new one
+            moved = self.chain.head.hash != head
             for (run, _), outcome in zip(stale, outcomes):
                 for entry, (requests, rejection, executed) in zip(run, outcome):
                     entry.passes += executed
-                    if entry.state in TERMINAL:
+                    if entry.state in TERMINAL or entry.building:
                         continue
                     if rejection is not None:
+                        if moved:
+                            break
                         self.pool.set_state(entry, TxState.REJECTED, rejection)
                     elif executed or not entry.simulated:  # a reused outcome may know less (replays add requests)
                         entry.requests, entry.simulated = requests, True
             missing = []
             for run in runs:
                 for entry in run:
+                    if entry.building:  # ready, and its replay is under way
+                        continue
                     if entry.state in TERMINAL:  # rejected by the simulation, with the later ones
                         break
                     if not entry.simulated:  # joined the run during the simulation: next time
@@ -228,13 +271,20 @@ class Pipeline:
             candidates = self._includable()
             for entry in candidates:
                 entry.building = True
+        built = None
         try:
             built = self.builder.build(candidates, timestamp=timestamp, before_seal=before_seal,
                                        seal_empty=seal_empty)
         finally:
-            with self.pool.lock:
+            with self.pool.lock:  # one step: a background simulation never sees a half-settled build
                 for entry in candidates:
                     entry.building = False
+                if built is not None:
+                    self._settle(built)
+        return built
+
+    def _settle(self, built: BuiltBlock) -> None:
+        """Each candidate's state after the build."""
         for entry in built.included:
             entry.block_number = built.block.number
             self.pool.set_state(entry, TxState.INCLUDED)
@@ -252,7 +302,12 @@ class Pipeline:
             entry.requests = tuple(sorted((*(r for r in entry.requests if r.id != request.id), request),
                                           key=lambda r: r.id.index))
             self.pool.set_state(entry, TxState.DEFERRED, reason)
-        return built
+
+    def close(self) -> None:
+        """Wait for a background step, then release the simulators and the executor."""
+        self._background_thread.shutdown(wait=True)
+        self.simulator.close()  # before the executor, which may shut Ray down
+        self.executor.close()
 
     def passes_per_included_tx(self) -> float:
         """EVM passes (simulations and replays) per included tx, over this pipeline's life."""

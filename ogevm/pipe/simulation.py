@@ -180,6 +180,8 @@ class WorkerSimulator(Simulator):
     runs are redone (``max_restarts`` times per simulation).
     """
 
+    remote = True
+
     def __init__(self, chain, db: RecordingDB, start_worker: Callable[[], Any], count: int,
                  max_restarts: int = 2) -> None:
         if count < 1:

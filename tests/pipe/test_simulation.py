@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 from eth.db.atomic import AtomicDB
+from eth_keys import keys
 
+from ogevm.abc import Simulator
 from ogevm.fixtures import fixture_model
 from ogevm.models.store import ModelStore
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.simulation import LocalSimulator, SimulationWorker, WorkerSimulator, process_workers
+from ogevm.vm.accounts import DevAccount
 from ogevm.vm.chain import DevChain
 from ogevm.vm.recording_db import RecordingDB, apply_changes
 
@@ -170,3 +174,67 @@ def test_ray_actors_run_the_same_worker_protocol(recorded, cids, ray_cluster):
         assert_simulates_a_new_contract(chain, simulator, cids["small_mlp"])
     finally:
         simulator.close()
+
+
+class HeldSimulator(Simulator):
+    """Simulates in this process but counts as remote (the pipeline simulates in the
+    background), and holds each outcome until the test releases it."""
+
+    remote = True
+
+    def __init__(self, chain) -> None:
+        self.inner = LocalSimulator(chain)
+        self.simulated, self.release = threading.Event(), threading.Event()
+
+    def simulate(self, runs):
+        outcomes = self.inner.simulate(runs)
+        self.simulated.set()
+        assert self.release.wait(30), "the test never released the simulation"
+        return outcomes
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_block_built_during_a_background_simulation_does_not_reject_on_the_old_head(fixture_store):
+    """P's two transfers exceed P's balance on the old head (the second is rejected there),
+    but the block built meanwhile pays P: the rejection waits for a simulation on the new
+    head, where both transfers are valid and go in."""
+    chain = DevChain(fixture_store)
+    payee, pauper = chain.accounts[2].address, DevAccount(keys.PrivateKey(b"\x07" * 32))
+    fee = 2 * chain.head.base_fee_per_gas
+    cost = 21_000 * fee + 1
+    chain.send(1, pauper.address, value=cost)
+    simulator = HeldSimulator(chain)
+    pipeline = Pipeline(chain, NODE_KEY, simulator=simulator)
+    simulator.release.set()
+    top_up = pipeline.submit(chain.sign(1, pauper.address, value=10 * cost, gas=21_000))
+    pipeline.prepare()
+    assert pipeline.pool.status(top_up).state is TxState.READY
+    spends = [pipeline.submit(chain.sign(pauper, payee, value=1, gas=21_000, max_fee_per_gas=fee, nonce=n))
+              for n in (0, 1)]
+    simulator.release.clear()
+    simulator.simulated.clear()
+    pipeline.advance()  # returns while the background simulation holds its outcome
+    assert simulator.simulated.wait(30)
+    built = pipeline.build_block(seal_empty=False)  # meanwhile: the top-up goes in
+    assert [tx.hash for tx in built.block.transactions] == [top_up]
+    simulator.release.set()
+    pipeline.join()
+    assert [pipeline.pool.status(h).state for h in spends] == [TxState.READY, TxState.PENDING]
+    blocks = pipeline.run_until_idle()
+    assert [tx.hash for b in blocks for tx in b.block.transactions] == spends
+    assert_all_settled(pipeline, [top_up, *spends])
+
+
+def test_an_error_of_a_background_step_is_raised_by_the_next_advance(fixture_store):
+    chain = DevChain(fixture_store)
+    simulator = HeldSimulator(chain)
+    simulator.simulate = lambda runs: 1 / 0
+    pipeline = Pipeline(chain, NODE_KEY, simulator=simulator)
+    pipeline.submit(chain.sign(1, chain.accounts[2].address, value=1, gas=21_000))
+    pipeline.advance()
+    with pytest.raises(ZeroDivisionError):
+        pipeline.join()
+    with pytest.raises(ZeroDivisionError):
+        pipeline.advance()  # the error surfaces where the producer counts its failures
