@@ -15,6 +15,7 @@ import numpy as np
 from ogevm.abi.types import JsonScalar, ModelInput, ModelOutput
 from ogevm.constants import MAX_INPUT_TENSORS, MAX_MODEL_TENSOR_ELEMENTS
 from ogevm.errors import InvalidInput, InvalidOutput
+from ogevm.models.cost import gas_of
 from ogevm.models.store import ModelInfo, TensorSpec
 from ogevm.tensors import (
     NUMERIC_DTYPES,
@@ -77,14 +78,13 @@ def model_gas(info: ModelInfo, feeds: Feeds) -> int:
     these shapes exceeds ``MAX_MODEL_TENSOR_ELEMENTS``.
     """
     shapes = {name: array.shape for name, array in feeds.items()}
-    values = info.cost.symbol_values(shapes)
-    largest = info.cost.largest_tensor(values)
+    ops, largest = info.cost.at(shapes)
     if largest > MAX_MODEL_TENSOR_ELEMENTS:
         raise InvalidInput(
             f"the model would compute a tensor of {largest} elements at these input shapes; "
             f"the limit is {MAX_MODEL_TENSOR_ELEMENTS}"
         )
-    return info.cost.gas(values, _rows(info, shapes))
+    return gas_of(ops, _rows(info, shapes))
 
 
 def _rows(info: ModelInfo, shapes: Mapping[str, tuple[int, ...]]) -> int:

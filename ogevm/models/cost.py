@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -32,6 +32,8 @@ from ogevm.errors import InvalidModel
 Monomial = tuple[tuple[str, int], ...]
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
+#: How many input shapes a model's cost remembers (see :meth:`ModelCost.at`).
+_SHAPES_REMEMBERED = 64
 ML_DOMAIN = "ai.onnx.ml"
 
 #: Default-domain ops whose work no formula here bounds by their shapes.
@@ -120,6 +122,21 @@ class ModelCost:
     dimensions: tuple[tuple[str, str, int], ...]
     ops: Polynomial
     tensors: tuple[Polynomial, ...]
+    #: ``(ops, largest tensor)`` by input shapes seen recently: a model is mostly called at
+    #: a few shapes, and the precompile and the runtime's time budget both ask.
+    _seen: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def at(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, int]:
+        """``(ops, elements of the largest tensor)`` of a call whose inputs have ``shapes``."""
+        key = tuple(shapes.items())
+        known = self._seen.get(key)
+        if known is None:
+            values = self.symbol_values(shapes)
+            known = (self.ops(values), self.largest_tensor(values))
+            if len(self._seen) >= _SHAPES_REMEMBERED:
+                self._seen.clear()
+            self._seen[key] = known
+        return known
 
     def symbol_values(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
         """Each symbol's value in a call whose inputs have ``shapes`` (the largest if repeated)."""
@@ -134,11 +151,16 @@ class ModelCost:
 
     def gas(self, values: Mapping[str, int], rows: int) -> int:
         """Model gas of a call: ``GAS_MODEL_BASE x rows + ceil(ops(values) / MODEL_OPS_PER_GAS)``."""
-        return GAS_MODEL_BASE * rows + -(-max(0, self.ops(values)) // MODEL_OPS_PER_GAS)
+        return gas_of(self.ops(values), rows)
 
     def largest_tensor(self, values: Mapping[str, int]) -> int:
         """Elements of the largest value the model computes at ``values``."""
         return max((size(values) for size in self.tensors), default=0)
+
+
+def gas_of(ops: int, rows: int) -> int:
+    """``GAS_MODEL_BASE x rows + ceil(ops / MODEL_OPS_PER_GAS)`` (spec §2)."""
+    return GAS_MODEL_BASE * rows + -(-max(0, ops) // MODEL_OPS_PER_GAS)
 
 
 def analyse_model(model: onnx.ModelProto) -> ModelCost:

@@ -215,6 +215,14 @@ def test_fixture_costs_are_polynomials_of_the_batch():
     assert fixed.dimensions == () and fixed.ops({}) == 2 * 1 * 4 * 2
 
 
+def test_a_cost_remembers_few_shapes_and_answers_as_computed_afresh():
+    cost = inspect_model(fixture_bytes("small_mlp.onnx")).cost
+    for rows in [3, 1, 3, *range(1, 200)]:
+        ops, largest = cost.at({"x": (rows, 8)})
+        assert ops == 864 * rows and largest == cost.largest_tensor({"batch": rows})
+        assert len(cost._seen) <= 64
+
+
 def test_batchable_flags():
     store = ModelStore()
     flags = {name: store.add_file(MODELS / name).batchable for name in FIXTURES}
