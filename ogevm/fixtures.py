@@ -1,26 +1,22 @@
-"""Paths of the repository's fixtures: ONNX models and compiled contract artifacts."""
+"""The fixture ONNX models and compiled contract artifacts that ship with ogevm."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ogevm.abi.contract import ContractInterface
-from ogevm.errors import OgevmError
+from ogevm.resources import CONTRACTS, MODELS, data_root, resource
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+#: The fixtures folder: the repository's ``fixtures/`` in a checkout (with the conformance
+#: vectors), the models and contracts alone in an installed package.
+FIXTURES = data_root() / "fixtures"
 
 
 def fixture_model(name: str) -> Path:
-    """Path of ``fixtures/models/<name>.onnx``. Raises OgevmError if it is missing."""
-    return _existing(FIXTURES / "models" / f"{name}.onnx")
+    """Path of the fixture model ``<name>.onnx``. Raises OgevmError if it is missing."""
+    return resource(MODELS, f"{name}.onnx")
 
 
 def fixture_contract(name: str) -> ContractInterface:
-    """The compiled contract ``fixtures/contracts/<name>.json``."""
-    return ContractInterface.from_artifact(_existing(FIXTURES / "contracts" / f"{name}.json"))
-
-
-def _existing(path: Path) -> Path:
-    if not path.exists():
-        raise OgevmError(f"{path} not found: run ogevm from a checkout of the repository")
-    return path
+    """The compiled contract ``<name>.json``. Raises OgevmError if it is missing."""
+    return ContractInterface.from_artifact(resource(CONTRACTS, f"{name}.json"))

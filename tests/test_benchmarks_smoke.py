@@ -186,4 +186,4 @@ def test_outputs_and_table(tmp_path):
 
 def test_cli_rejects_unknown_scenario(tmp_path, capsys):
     assert main(["bench", "--scenario", "no_such_scenario", "--out", str(tmp_path)]) == 1
-    assert "unknown scenario" in capsys.readouterr().out
+    assert "unknown scenario" in capsys.readouterr().err

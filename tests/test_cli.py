@@ -1,10 +1,17 @@
-"""The command line: the demo runs end to end; models are managed in a data directory."""
+"""The command line: the demo runs end to end; models are managed in a data directory or on a
+running node; help, errors and piped output read well; nothing is left in the temp folder."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+
+import pytest
 from rich.console import Console
 
-from ogevm.cli import main
+from cli_helpers import running_node
+from ogevm.cli import build_parser, main
 from ogevm.demo import run_demo
 from ogevm.fixtures import fixture_model
 
@@ -21,10 +28,65 @@ def test_demo_settles_every_transaction_and_validates_every_block():
 
 def test_models_add_and_list_in_a_data_dir(tmp_path, capsys):
     assert main(["models", "--data-dir", str(tmp_path), "add", str(fixture_model("small_mlp"))]) == 0
-    assert main(["models", "--data-dir", str(tmp_path), "list"]) == 0
+    assert main(["models", "list", "--data-dir", str(tmp_path)]) == 0  # options after the action too
     out = capsys.readouterr().out
     assert out.count("bafkrei") == 2
+    # not a terminal: each model stays on one line, however long (no wrapping at 80 columns)
+    listed = [line for line in out.splitlines() if "inputs" in line]
+    assert len(listed) == 1 and listed[0].startswith("bafkrei") and len(listed[0]) > 80
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
     assert main(["models", "--data-dir", str(tmp_path), "add", str(bad)]) == 1
-    assert "not a valid ONNX model" in capsys.readouterr().out
+    assert "not a valid ONNX model" in capsys.readouterr().err
+
+
+def test_an_error_is_printed_as_it_is_not_as_rich_markup(tmp_path, capsys):
+    missing = tmp_path / "[bold]model.onnx"
+    assert main(["models", "--data-dir", str(tmp_path), "add", str(missing)]) == 1
+    captured = capsys.readouterr()
+    assert "[bold]model.onnx" in captured.err and captured.out == ""
+
+
+def _walk(parser: argparse.ArgumentParser, path: str):
+    """Every (command path, action) of ``parser`` and its subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _walk(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, action
+
+
+def test_every_command_and_option_has_help_and_shows_its_default():
+    parser = build_parser()
+    assert "ONNX models" in parser.description and "``" not in parser.description
+    actions = list(_walk(parser, "ogevm"))
+    assert {path for path, _ in actions} >= {"ogevm node", "ogevm compile", "ogevm models add", "ogevm bench"}
+    for path, action in actions:
+        assert action.help, f"{path} {action.option_strings or action.dest} has no help"
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in action.help, f"{path} {action.option_strings} does not show its default"
+
+
+def test_models_add_help_mentions_rpc(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["models", "add", "--help"])
+    assert exit_info.value.code == 0
+    assert "--rpc URL" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_rpc_before_or_after_the_action_and_no_temp_files_left(tmp_path, capsys):
+    """A node in memory with ZKML keeps its circuits in a temporary folder: it is gone after exit."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    with running_node([sys.executable, "-m", "ogevm.cli"], tmp_path, env) as port:
+        url = f"http://127.0.0.1:{port}"
+        assert main(["models", "add", str(fixture_model("small_mlp")), "--rpc", url]) == 0
+        assert main(["models", "--rpc", url, "add", str(fixture_model("linear_regression"))]) == 0
+        capsys.readouterr()
+        assert main(["models", "list", "--rpc", url]) == 0
+        assert capsys.readouterr().out.count("bafkrei") == 2
+    # files onnxruntime keeps on purpose (its telemetry session, .ses) may stay; no folder may
+    assert [p.name for p in temp.iterdir() if p.is_dir()] == []

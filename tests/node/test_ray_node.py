@@ -47,5 +47,5 @@ def test_a_ray_address_where_nothing_answers_is_a_clear_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ogevm.cli", "node", "--in-memory", "--executor", "ray",
                            "--ray-address", "127.0.0.1:1"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert "no Ray cluster answers at '127.0.0.1:1'" in done.stdout
+    assert "no Ray cluster answers at '127.0.0.1:1'" in done.stderr
     assert time.monotonic() - start < 60
