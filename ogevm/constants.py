@@ -11,6 +11,8 @@ INFERENCE_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf4")
 
 #: Verifies a TEE attestation document (vendor signature) for contracts and the registry.
 ATTESTATION_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf5")
+#: Preprocessing of ``Number[]`` (min, max, mean, ..., correlation): ``OGPreprocessing``.
+PREPROCESSING_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf6")
 #: The inference-node registry system contract, deployed at genesis.
 INFERENCE_REGISTRY_ADDRESS = Address(b"\x00" * 18 + b"\xf4\xf4")
 #: Storage slot of the registry's ``circuitVkHash`` mapping (model CID -> verifying-key hash).
@@ -33,6 +35,17 @@ GAS_EVENT_PER_BYTE = 8
 
 #: The attestation precompile: two signature recoveries' worth, plus decoding.
 GAS_ATTESTATION = 6_000
+
+#: The preprocessing precompile (``OGPreprocessing``): statistics of ``Number[]``, computed
+#: inline in every pass. Charged before decoding: base + per 32-byte word of calldata.
+GAS_PREPROCESSING_BASE = 500
+GAS_PREPROCESSING_PER_WORD = 12
+#: Charged after decoding, before the arithmetic: per input element (both arrays of
+#: ``correlation``), per square root taken, and per comparison of ``median``'s sort,
+#: counted as n * bit_length(n - 1) for n elements.
+GAS_PREPROCESSING_PER_ELEMENT = 200
+GAS_PREPROCESSING_PER_SQRT = 300
+GAS_PREPROCESSING_PER_COMPARISON = 4
 
 # --- limits ---------------------------------------------------------------------
 #: Largest ONNX model the store accepts, in bytes.
@@ -57,6 +70,10 @@ MAX_INPUT_TENSORS = 64
 MAX_ABS_DECIMALS = 400
 #: Length of a revert reason before it is cut.
 MAX_REASON_CHARS = 256
+#: Most elements in one ``Number[]`` argument of the preprocessing precompile.
+MAX_PREPROCESSING_ELEMENTS = 4096
+#: Decimals of every Number the preprocessing precompile returns.
+PREPROCESSING_RESULT_DECIMALS = 18
 
 #: Development chain settings, as anvil and the Hardhat node use them.
 DEV_CHAIN_ID = 31337

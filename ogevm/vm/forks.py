@@ -1,4 +1,5 @@
-"""Inference forks of py-evm: Cancun and Prague with the precompiles at ``0x…F4`` and ``0x…F5``.
+"""Inference forks of py-evm: Cancun and Prague with the precompiles at ``0x…F4``, ``0x…F5``
+and ``0x…F6``.
 
 :func:`with_inference` derives a fork from any py-evm VM by adding to its inherited
 precompile table (as each py-evm fork does) and by giving each transaction a context
@@ -17,9 +18,14 @@ from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.prague import PragueVM
 
 from ogevm.abc import ResultsProvider
-from ogevm.constants import ATTESTATION_PRECOMPILE_ADDRESS, INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.constants import (
+    ATTESTATION_PRECOMPILE_ADDRESS,
+    INFERENCE_PRECOMPILE_ADDRESS,
+    PREPROCESSING_PRECOMPILE_ADDRESS,
+)
 from ogevm.precompile.attestation import attestation_precompile
 from ogevm.precompile.inference import inference_precompile
+from ogevm.precompile.preprocessing import preprocessing_precompile
 from ogevm.records import ZERO_HASH, RequestId
 
 
@@ -34,6 +40,7 @@ def with_inference(base: Type[VM]) -> Type[VM]:
             **base_computation.get_precompiles(),
             INFERENCE_PRECOMPILE_ADDRESS: inference_precompile,
             ATTESTATION_PRECOMPILE_ADDRESS: attestation_precompile,
+            PREPROCESSING_PRECOMPILE_ADDRESS: preprocessing_precompile,
         }
 
     class TransactionContext(base_context):
