@@ -35,13 +35,13 @@ Exactness, both ways:
   then rounds once to float32 (correctly, from the decimal); numpy's
   ``astype(np.float32)`` would round the binary midpoint to even instead. Pass float32
   arrays to float32 models when you need numpy's bits.
-* **Outputs** (:class:`InferenceResult`): the node encodes each float as the shortest
+* **Outputs** (:class:`CallResult`): the node encodes each float as the shortest
   decimal that round-trips in the dtype the model produced. ``outputs_exact`` holds those
   decimals as ``decimal.Decimal`` object arrays. ``outputs`` holds numpy arrays: integer
   and bool model outputs in the model's own dtype (exact, even for ``int64`` beyond
   2**53), float outputs as **float64**, each element the float64 nearest to the exact
   decimal (so ``7.1`` prints as ``7.1``, not as float32's ``7.0999999``); use
-  :meth:`InferenceResult.as_dtype` for a correctly rounded array in another dtype (for
+  :meth:`CallResult.as_dtype` for a correctly rounded array in another dtype (for
   example the model's float32) computed from the exact decimals, with no double rounding.
   The SDK instead converts every output to float32.
 
@@ -93,7 +93,7 @@ from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS, MAX_ABS_DECIMALS
 from ogevm.errors import OgevmError, TransactionFailed, TransactionRejected
 from ogevm.tensors import NUMERIC_DTYPES, number_to_decimal
 
-__all__ = ["Client", "InferenceResult", "NodeUnavailable", "ReceiptTimeout", "RpcCallError", "model_input"]
+__all__ = ["CallResult", "Client", "InferenceResult", "NodeUnavailable", "ReceiptTimeout", "RpcCallError", "model_input"]
 
 INT128_MIN, INT128_MAX = -(2**127), 2**127 - 1
 PRECOMPILE = "0x" + bytes(INFERENCE_PRECOMPILE_ADDRESS).hex()
@@ -256,8 +256,9 @@ def _mode(mode: InferenceMode | int | str) -> InferenceMode:
 
 # --- results -------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class InferenceResult:
-    """What one inference returned.
+class CallResult:
+    """What one inference returned (not :class:`ogevm.records.InferenceResult`, which is what
+    a results provider answers inside the precompile).
 
     ``outputs``: number tensors as numpy arrays in their recorded shape (integer outputs
     in the model's dtype, float outputs as float64; see the module docstring);
@@ -296,6 +297,10 @@ class InferenceResult:
 
         numbers = tuple(_decimal_number(x, name) for x in exact.reshape(-1))
         return number_tensor_to_array(NumberTensor(name, numbers, exact.shape), dtype)
+
+
+#: The former name of :class:`CallResult`, kept for existing imports.
+InferenceResult = CallResult
 
 
 def _tensors_from_record(output: dict) -> tuple[list, list, list]:
@@ -499,7 +504,7 @@ class Client:
 
     # --- inference ----------------------------------------------------------------------------
     def infer(self, model_cid: str, mode: InferenceMode | int | str, inputs: Mapping[str, Any] | ModelInput, *,
-              gas: int | None = None, timeout: float | None = None) -> InferenceResult:
+              gas: int | None = None, timeout: float | None = None) -> CallResult:
         """Run ``model_cid`` on ``inputs`` in a transaction and return its exact outputs.
 
         ``mode``: ``InferenceMode``, its value, or its name (``"VANILLA"``, ``"TEE"``, ...).
@@ -527,7 +532,7 @@ class Client:
         return self._result(model_cid, tx_hash, numbers, strings, jsons, records, receipt)
 
     def call_infer(self, model_cid: str, mode: InferenceMode | int | str, inputs: Mapping[str, Any] | ModelInput,
-                   *, block: str = "latest") -> InferenceResult:
+                   *, block: str = "latest") -> CallResult:
         """Run the inference with ``eth_call`` on the precompile (INLINE): no transaction,
         no gas paid, nothing recorded. ``tx_hash`` is None and ``records`` is empty.
         Raises TransactionFailed with the revert reason."""
@@ -565,7 +570,7 @@ class Client:
         return self._output_types.get(model_cid, {})
 
     def _result(self, model_cid: str, tx_hash: str | None, numbers: list, strings: list, jsons: list,
-                records: list, receipt: dict | None) -> InferenceResult:
+                records: list, receipt: dict | None) -> CallResult:
         types = self._types(model_cid) if numbers else {}
         outputs, exact = {}, {}
         for name, shape, values in numbers:
@@ -576,7 +581,7 @@ class Client:
             else:
                 array = np.array([int(d) for d in decimals.reshape(-1)], dtype=dtype)
             outputs[name], exact[name] = array.reshape(shape), decimals
-        return InferenceResult(
+        return CallResult(
             tx_hash=tx_hash, outputs=outputs,
             jsons={name: json.loads(value) for name, value in jsons},
             strings={name: _object_array(values) for name, values in strings},

@@ -84,7 +84,11 @@ SCALE_REBASE_MULTIPLIER = 1
 CALIBRATION_SEED = 0
 CALIBRATION_SAMPLES = 8
 
-_ARTIFACTS = ("settings.json", "model.compiled", "vk.key", "pk.key", "circuit.json")
+#: What checking a proof needs (a validator's store holds only these, and the SRS)...
+_VERIFYING_ARTIFACTS = ("settings.json", "vk.key", "circuit.json")
+#: ...and what computing witnesses and proofs needs on top.
+_PROVING_ARTIFACTS = ("model.compiled", "pk.key")
+_ARTIFACTS = _VERIFYING_ARTIFACTS + _PROVING_ARTIFACTS
 _MAX_EXACT = 2**53  # |n| up to this is exact in float64 once divided by 2**scale
 
 
@@ -160,10 +164,18 @@ class CircuitStore:
         with self._lock:
             return self._load(cid)
 
+    def _proving_info(self, cid: str) -> CircuitInfo:
+        """:meth:`info`, for a store that can also prove with it (a validator's cannot)."""
+        info = self.info(cid)
+        if not all(self._path(cid, name).is_file() for name in _PROVING_ARTIFACTS):
+            raise KeyError(f"the circuit of model {cid} has only its verifying files here: it can check "
+                           "proofs, not make them")
+        return info
+
     def export(self, cid: str) -> dict[str, bytes]:
         """The prepared circuit's files (and its SRS) by path under the store: what another
         machine's store needs to prove with it (see :meth:`install`). Raises KeyError."""
-        info = self.info(cid)
+        info = self._proving_info(cid)
         paths = [self._path(cid, name) for name in _ARTIFACTS] + [self._srs_path(info.logrows)]
         return {str(path.relative_to(self.directory)): path.read_bytes() for path in paths}
 
@@ -196,7 +208,7 @@ class CircuitStore:
         range (``"input outside the range the circuit supports: ..."``), or ezkl cannot
         compute the witness.
         """
-        info = self.info(cid)
+        info = self._proving_info(cid)
         with self._scratch(cid) as scratch:
             witness = self._gen_witness(info, feeds, scratch.path("witness"), scratch)
         try:
@@ -215,7 +227,7 @@ class CircuitStore:
         Raises KeyError if ``cid`` is not prepared, :class:`ZkmlUnsupported` for everything
         :meth:`witness` rejects, when ezkl fails to prove, or when its proof does not verify.
         """
-        info = self.info(cid)
+        info = self._proving_info(cid)
         with self._scratch(cid) as scratch:
             witness = scratch.path("witness")
             proof_path = scratch.path("proof")
@@ -364,7 +376,7 @@ class CircuitStore:
         if cid in self._infos:
             return self._infos[cid]
         base = self.directory / cid
-        if not all((base / name).is_file() for name in _ARTIFACTS):
+        if not all((base / name).is_file() for name in _VERIFYING_ARTIFACTS):
             raise KeyError(f"no prepared circuit for model {cid}")
         settings = json.loads((base / "settings.json").read_text())
         meta = json.loads((base / "circuit.json").read_text())

@@ -19,7 +19,7 @@ import pytest
 
 from ogevm.abi.contract import ContractInterface
 
-from node_helpers import DEV_KEYS, FIXTURES, NodeProcess, address_of, model_bytes, sign
+from node_helpers import CHAIN_ID, DEV_KEYS, FIXTURES, NodeProcess, address_of, model_bytes, sign
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL semantics")
 
@@ -27,9 +27,32 @@ FORECAST = ContractInterface.from_artifact(FIXTURES / "contracts" / "PriceForeca
 SINK = "0x" + "5a" * 20
 
 
+#: Transaction types each sender cycles through: legacy, EIP-2930, EIP-1559.
+TX_TYPES = (0, 1, 2)
+GAS_PRICE = 10 * 10**9
+
+
+def sign_typed(key: str, tx_type: int, nonce: int, to: str, data: bytes = b"", *, value: int = 0,
+               gas: int) -> tuple[str, str]:
+    """(raw tx hex, tx hash hex) of a legacy (0), access-list (1) or EIP-1559 (2) transaction."""
+    if tx_type == 2:
+        return sign(key, nonce, to, data, value=value, gas=gas, max_fee=GAS_PRICE)
+    from eth_account import Account
+    from eth_utils import to_checksum_address
+
+    tx = {"chainId": CHAIN_ID, "nonce": nonce, "gasPrice": GAS_PRICE, "gas": gas, "to": to_checksum_address(to),
+          "value": value, "data": data}
+    if tx_type == 1:
+        tx.update(type=1, accessList=[{"address": to_checksum_address(to), "storageKeys": []}])
+    signed = Account.sign_transaction(tx, key)
+    return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+
+
 class Traffic:
-    """Transactions from a few dev accounts with local nonces: transfers and forecasts
-    (linear_regression and the slower heavy model), each sender sending one kind."""
+    """Transactions from a few dev accounts with local nonces. Every sender mixes kinds
+    (transfers, forecasts on linear_regression and on the slower heavy model) and
+    transaction types (legacy, EIP-2930, EIP-1559), so a sender's queue holds a transfer
+    behind an inference transaction, and every type is pooled, persisted and restored."""
 
     def __init__(self, node: NodeProcess, keys: tuple[str, ...], contracts: list[tuple[str, int]]) -> None:
         self.node = node
@@ -40,20 +63,18 @@ class Traffic:
         self.step = 0
 
     def send_one(self) -> str:
-        # One kind of transaction per sender: a transfer queued behind an inference tx of the
-        # same sender is wrongly rejected today (see test_pool_order.py), which is not what
-        # these tests are about.
-        index = self.step % len(self.keys)
+        index, turn = self.step % len(self.keys), self.step // len(self.keys)
         key = self.keys[index]
-        kind = index % (1 + len(self.contracts))
+        kind = turn % (1 + len(self.contracts))
+        tx_type = TX_TYPES[(turn + index) % len(TX_TYPES)]
         self.step += 1
         if kind == 0:
-            raw, tx_hash = sign(key, self.nonces[key], SINK, value=self.step, gas=21_000)
+            raw, tx_hash = sign_typed(key, tx_type, self.nonces[key], SINK, value=self.step, gas=30_000)
         else:
-            address, width = self.contracts[(kind - 1) % len(self.contracts)]
+            address, width = self.contracts[kind - 1]
             features = [(random.randint(-50, 50), random.randint(0, 2)) for _ in range(width)]
-            raw, tx_hash = sign(key, self.nonces[key], address, FORECAST.function("forecast").encode(features),
-                                gas=2_000_000)
+            raw, tx_hash = sign_typed(key, tx_type, self.nonces[key], address,
+                                      FORECAST.function("forecast").encode(features), gas=2_000_000)
         assert self.node.rpc("eth_sendRawTransaction", raw) == tx_hash
         self.nonces[key] += 1
         self.accepted.append(tx_hash)
@@ -109,7 +130,8 @@ def check_recovered(node: NodeProcess, seen: dict[int, str], accepted: list[str]
         assert receipt["status"] == "0x1", receipt
         receipts[tx_hash] = receipt
     assert len({(r["blockNumber"], r["transactionIndex"]) for r in receipts.values()}) == len(receipts)
-    return {"accepted": len(accepted), "back_in_pool_after_restart": back_in_pool, "blocks_seen": len(seen)}
+    return {"accepted": len(accepted), "back_in_pool_after_restart": back_in_pool, "blocks_seen": len(seen),
+            "types": sorted({r["type"] for r in receipts.values()})}
 
 
 def deploy_forecasts(node: NodeProcess) -> list[tuple[str, int]]:
@@ -137,6 +159,7 @@ def test_kill_right_after_sends(tmp_path):
     node = NodeProcess(tmp_path / "node.log", data_dir=data).start()
     try:
         summary = check_recovered(node, seen, traffic.accepted)
+        assert summary["types"] == ["0x0", "0x1", "0x2"]  # legacy, EIP-2930 and EIP-1559 all recovered
         for key in traffic.keys:  # every nonce was used exactly once
             assert int(node.rpc("eth_getTransactionCount", address_of(key)), 16) == traffic.nonces[key]
     finally:
@@ -208,6 +231,7 @@ def test_pooled_transactions_survive_kills_before_any_block(tmp_path):
     try:
         summary = check_recovered(node, seen, traffic.accepted)
         assert summary["back_in_pool_after_restart"] >= 1 or len(traffic.accepted) == 0
+        assert summary["types"] == ["0x0", "0x1", "0x2"]  # every type restored from the pool
     finally:
         node.stop()
     print("pool restore:", summary)

@@ -201,8 +201,11 @@ def test_killing_an_actor_during_a_burst_loses_no_tx(ray_cluster, fixture_store,
             pipeline.submit(tx)
         pipeline.advance()  # 12 jobs over two actors
         victim = executor.backend.actors[0]
+        held = victim.load
+        assert held > 0  # the kill lands while the actor holds jobs
         ray_cluster.kill(victim.handle)
         blocks = pipeline.run_until_idle()
+        assert 1 <= executor.backend.retries <= held  # the jobs it held ran again, on the other actor
         assert_all_settled(pipeline, [tx.hash for tx in txs])
         included = [t.hash for built in blocks for t in built.block.transactions]
         assert sorted(included) == sorted(tx.hash for tx in txs)  # each once, none lost

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -176,6 +177,27 @@ def test_a_validator_whose_verifying_key_differs_from_the_registry_rejects(world
     validator = BlockValidator(replica, chain.base_vm_class, dict(chain.models), CircuitProofChecker(other))
     with pytest.raises(InvalidBlock, match="verifying key does not match"):
         validator.import_block(built.block, built.records)
+
+
+def test_a_validator_holding_only_verifying_files_accepts_the_block(world, tmp_path):
+    """A validator is not a prover: from a circuit it needs the verifying key, the settings,
+    the circuit's description (``circuit.json``: input names and dtypes, the SRS hash) and the
+    SRS, never the proving key, the compiled circuit or the model."""
+    chain, built, *_, linear, _mlp = world
+    source = chain.circuits.directory
+    logrows = chain.circuits.info(linear.cid).logrows
+    for name in (f"{linear.cid}/vk.key", f"{linear.cid}/settings.json", f"{linear.cid}/circuit.json",
+                 f"srs/kzg{logrows}.srs"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, tmp_path / name)
+    replica, _ = replica_of(chain)
+    catalogue = {cid: info for cid, info in chain.models.items()}  # descriptions, no model bytes
+    validator = BlockValidator(replica, chain.base_vm_class, catalogue, CircuitProofChecker(CircuitStore(tmp_path)))
+    validator.import_block(built.block, built.records)
+    assert replica.get_canonical_head().state_root == chain.head.state_root
+    assert sorted(p.name for p in (tmp_path / linear.cid).iterdir()) == ["circuit.json", "settings.json", "vk.key"]
+    with pytest.raises(KeyError, match="only its verifying files here"):
+        CircuitStore(tmp_path).witness(linear.cid, {})
 
 
 def test_models_ezkl_cannot_prove_are_refused_at_registration(world):
