@@ -1,7 +1,9 @@
 """The PIPE explorer: static files the dev node serves beside its JSON-RPC endpoint.
 
 The page needs no build step and makes no external request: it reads the node it came from
-over JSON-RPC (and its WebSocket subscriptions), so any node that serves these files has one.
+over JSON-RPC, so any node that serves these files has one. It polls (``source.js``: only what
+changed, every 500 ms); its views only see the events of that source, so a source fed by the
+node's WebSocket subscriptions can replace it.
 """
 
 from __future__ import annotations
