@@ -62,6 +62,10 @@ def _add_node(commands) -> None:
     node.add_argument("--block-time", type=float, default=0.0, metavar="SECONDS",
                       help="seconds between blocks; 0 = automine (default: %(default)s)")
     node.add_argument("--models", type=Path, metavar="DIR", help="a folder of .onnx files to add at start")
+    node.add_argument("--load-state", type=Path, metavar="FILE",
+                      help="set the accounts of an anvil_dumpState document (JSON, gzip or plain) at start")
+    node.add_argument("--dump-state", type=Path, metavar="FILE",
+                      help="write the head state as anvil_dumpState JSON when the node stops")
     node.add_argument("--workers", type=int, default=2, metavar="N",
                       help="inference workers: threads, or Ray actors (default: %(default)s)")
     node.add_argument("--executor", choices=("threads", "ray"), default="threads",

@@ -27,11 +27,13 @@ def rpc(port: int, method: str, *params) -> object:
 
 
 @contextmanager
-def running_node(command: Sequence[str], cwd: Path, env: dict, timeout: float = 60.0) -> Iterator[int]:
-    """Start ``command node --in-memory`` on a free port and yield the port once it answers;
-    afterwards stop it with SIGTERM and check that it exited cleanly."""
+def running_node(command: Sequence[str], cwd: Path, env: dict, timeout: float = 60.0,
+                 options: Sequence[str] = ()) -> Iterator[int]:
+    """Start ``command node --in-memory [options]`` on a free port and yield the port once it
+    answers; afterwards stop it with SIGTERM and check that it exited cleanly."""
     port = free_port()
-    node = subprocess.Popen([*command, "node", "--in-memory", "--port", str(port), "--sim-workers", "0"], cwd=cwd,
+    node = subprocess.Popen([*command, "node", "--in-memory", "--port", str(port), "--sim-workers", "0", *options],
+                            cwd=cwd,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + timeout

@@ -4,13 +4,14 @@ running node; help, errors and piped output read well; nothing is left in the te
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
 import pytest
 from rich.console import Console
 
-from cli_helpers import running_node
+from cli_helpers import rpc, running_node
 from ogevm.cli import build_parser, main
 from ogevm.demo import run_demo
 from ogevm.fixtures import fixture_model
@@ -90,3 +91,23 @@ def test_rpc_before_or_after_the_action_and_no_temp_files_left(tmp_path, capsys)
         assert capsys.readouterr().out.count("bafkrei") == 2
     # files onnxruntime keeps on purpose (its telemetry session, .ses) may stay; no folder may
     assert [p.name for p in temp.iterdir() if p.is_dir()] == []
+
+
+def test_a_node_dumps_its_state_on_stop_and_another_loads_it_at_start(tmp_path):
+    command, env = [sys.executable, "-m", "ogevm.cli"], {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    dump, someone = tmp_path / "state.json", "0x" + "ab" * 20
+    with running_node(command, tmp_path, env, options=["--dump-state", str(dump)]) as port:
+        rpc(port, "anvil_setBalance", someone, hex(12345))
+        rpc(port, "anvil_setStorageAt", someone, "0x1", "0x" + "07".rjust(64, "0"))
+    assert json.loads(dump.read_text())["accounts"][someone]["balance"] == hex(12345)
+    with running_node(command, tmp_path, env, options=["--load-state", str(dump)]) as port:
+        assert rpc(port, "eth_getBalance", someone, "latest") == hex(12345)
+        assert int(rpc(port, "eth_getStorageAt", someone, "0x1", "latest"), 16) == 7
+
+
+def test_a_bad_state_file_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"accounts": 5}')
+    assert main(["node", "--in-memory", "--sim-workers", "0", "--load-state", str(bad)]) == 1
+    assert f"--load-state {bad}" in capsys.readouterr().err
+    assert main(["node", "--in-memory", "--sim-workers", "0", "--load-state", str(tmp_path / "none.json")]) == 1

@@ -1,9 +1,11 @@
 """The dev node: a chain in an embedded database, PIPE inside, blocks in the background.
 
 Like anvil: ten funded accounts, chain id 31337, automine (a block as soon as ready
-transactions exist) or a fixed block time. Transactions go through the PIPE pool;
-a background producer simulates, starts inference, and builds blocks from whatever is
-ready, so a slow inference never holds back other transactions. Calls run INLINE.
+transactions exist), a fixed block time, both or neither (blocks on demand). Transactions go
+through the PIPE pool; a background producer simulates, starts inference, and builds blocks
+from whatever is ready, so a slow inference never holds back other transactions. Calls run
+INLINE. The dev controls of anvil and Hardhat (snapshots, time travel, state setters,
+impersonation) are methods here; ``ogevm.node.rpc.dev`` serves them.
 """
 
 from __future__ import annotations
@@ -13,16 +15,23 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
+from eth.abc import SignedTransactionAPI, StateAPI
 from eth.db.atomic import AtomicDB
 from eth.exceptions import TransactionNotFound
 
 from ogevm.abc import ExecutorBackend, Simulator
 from ogevm.errors import OgevmError, TransactionRejected
-from ogevm.models.store import ModelStore
+from ogevm.node.clock import DevClock
+from ogevm.node.dump import dump_state, load_state, parse_state
+from ogevm.node.head import reseal_head, set_head
+from ogevm.node.impersonation import SplitSimulator, decode_stored, impersonated
 from ogevm.node.leveldb import LevelDB
+from ogevm.node.preimages import with_preimages
+from ogevm.node.snapshots import DevModelStore, Snapshot, Snapshots, pending_copy
 from ogevm.node.storage import NodeStorage
 from ogevm.pipe.builder import BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor, ThreadPoolBackend
@@ -32,6 +41,7 @@ from ogevm.pipe.pipeline import Pipeline, default_prover
 from ogevm.pipe.simulation import LocalSimulator, WorkerSimulator, process_workers, ray_workers
 from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.chain import DevChain
+from ogevm.vm.forks import InferencePragueVM
 from ogevm.vm.recording_db import RecordingDB
 
 log = logging.getLogger("ogevm.node")
@@ -91,26 +101,28 @@ class DevNode:
         if config.data_dir is not None:
             data_dir = Path(config.data_dir)
             self.db = LevelDB(data_dir / "chain")
-            models = ModelStore(data_dir / "models")
+            models = DevModelStore(data_dir / "models")
         else:
             self.db = AtomicDB()
-            models = ModelStore()
+            models = DevModelStore()
         self.storage = NodeStorage(self.db)
         sim_workers = config.simulation_workers()
         # with simulation workers, the chain's writes are recorded to keep their copies in sync
         chain_db = RecordingDB(self.db) if sim_workers else self.db
-        self.chain = DevChain(models, db=chain_db, circuits=_circuit_store(config))
+        self.chain = DevChain(models, vm_class=with_preimages(InferencePragueVM), db=chain_db,
+                              circuits=_circuit_store(config))
         if config.models_dir is not None:
             for path in sorted(Path(config.models_dir).glob("*.onnx")):
                 models.add_file(path)
         try:
             backend = _backend(config, self.chain)
-            simulator = _simulator(config, self.chain, chain_db, sim_workers)
+            chain_lock = threading.Lock()
+            simulator = _simulator(config, self.chain, chain_db, sim_workers, chain_lock)
         except Exception:
             self._close_db()
             raise
         executor = InferenceExecutor(backend, models)
-        self.pipeline = Pipeline(self.chain, executor=executor, simulator=simulator)
+        self.pipeline = Pipeline(self.chain, executor=executor, simulator=simulator, chain_lock=chain_lock)
         self.lock = threading.RLock()
         self._wake = threading.Event()
         self.pipeline.on_progress = self._wake.set
@@ -122,6 +134,18 @@ class DevNode:
         self.producer_failures = 0
         #: One entry per block this node built (for ``og_pipeStats`` and the demo).
         self.block_log: list[BlockStats] = []
+        #: Called with each :class:`BuiltBlock` that has a block, by the thread that built it, under
+        #: ``lock``: listeners must be quick and must not raise (WebSocket subscriptions).
+        self.block_listeners: list[Callable[[BuiltBlock], None]] = []
+        #: Mining: automine (a block as soon as transactions are ready) and/or a block every
+        #: ``interval`` seconds (0: none); neither: blocks only on demand (``evm_mine``).
+        self.automine = config.block_time == 0
+        self.interval = config.block_time
+        self.clock = DevClock()
+        self.snapshots = Snapshots()
+        #: Hashes of the transactions finished while a snapshot is live (``evm_revert`` forgets them).
+        self._finish_log: list[bytes] = []
+        self._impersonated: set[bytes] = set()
         with self.lock:
             self.pipeline.register_nodes()
             if config.data_dir is not None:
@@ -158,16 +182,23 @@ class DevNode:
         pool has its own short lock). Raises :class:`TransactionRejected` with the reason
         (also for undecodable bytes).
         """
-        tx = self._decode(raw)
+        return self.send_transaction(self._decode(raw))
+
+    def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
+        """Admit ``tx`` (decoded, or made by this node) and persist it before answering.
+        Raises :class:`TransactionRejected` with the reason."""
         with self.pipeline.pool.lock:  # stored before the producer can finish it
             tx_hash = self.pipeline.submit(tx)
-            self.storage.put_pooled(tx_hash, bytes(raw))
+            self.storage.put_pooled(tx_hash, tx.encode())
         self._wake.set()
         return tx_hash
 
-    def _decode(self, raw: bytes):
+    def _decode(self, raw: bytes, stored: bool = False):
+        """The transaction in ``raw``; ``stored``: a copy this node wrote itself, whose
+        impersonation marker it honours (:func:`~ogevm.node.impersonation.decode_stored`)."""
+        builder = self.chain.vm_class.get_transaction_builder()
         try:
-            return self.chain.vm_class.get_transaction_builder().decode(raw)
+            return decode_stored(builder, raw) if stored else builder.decode(raw)
         except Exception as exc:  # rlp and py-evm raise many unrelated types for bad bytes
             raise TransactionRejected(f"invalid raw transaction: {type(exc).__name__}") from exc
 
@@ -192,8 +223,8 @@ class DevNode:
         last_block = time.monotonic()
         ready_since = None
         while not self._stopped.is_set():
-            interval = self.config.block_time
-            self._wake.wait(timeout=interval if interval > 0 else AUTOMINE_LINGER_SECONDS)
+            interval = self.interval
+            self._wake.wait(timeout=interval if interval > 0 and not self.automine else AUTOMINE_LINGER_SECONDS)
             self._wake.clear()
             if self._stopped.is_set():
                 break
@@ -206,7 +237,7 @@ class DevNode:
                     settled = ready and (not self.pipeline.running()
                                          or now - ready_since >= AUTOMINE_LINGER_SECONDS)
                     due = interval > 0 and now - last_block >= interval
-                    if (interval == 0 and settled) or due:
+                    if (self.automine and settled) or due:
                         self._build(seal_empty=due)
                         last_block, ready_since = time.monotonic(), None
                         self._wake.set()  # deferred txs and dependants: look again at once
@@ -215,29 +246,130 @@ class DevNode:
                 log.exception("block producer step failed; going on")
                 self._stopped.wait(PRODUCER_RETRY_SECONDS)
 
-    def mine(self) -> BuiltBlock:
-        """Build a block now from whatever is ready (``evm_mine``)."""
+    def mine(self, count: int = 1, interval: int = 1, timestamp: int | None = None) -> None:
+        """Build ``count`` blocks now (``evm_mine``, ``anvil_mine``): the first holds the pool's
+        transactions once their inference has run (a transaction still inferring after its
+        rounds waits for a later block), at ``timestamp`` if given; each next one comes
+        ``interval`` seconds after the previous one. Later blocks follow on in time."""
         with self.lock:
-            self.pipeline.advance()
-            return self._build()
+            self._join_background()
+            self.pipeline.prepare()
+            if timestamp is not None:
+                self.clock.fixed = timestamp
+            for index in range(count):
+                if index:
+                    self.clock.fixed = self.chain.head.timestamp + interval
+                self._build()
 
     def _build(self, seal_empty: bool = True) -> BuiltBlock:
         """Build a block from what is ready; automine seals none when nothing was included."""
         start = time.perf_counter()
-        built = self.pipeline.build_block(before_seal=self.storage.put_bundle, seal_empty=seal_empty)
+        built = self.pipeline.build_block(timestamp=self.clock.next_block(self.chain.head.timestamp),
+                                          before_seal=self.storage.put_bundle, seal_empty=seal_empty)
         if built.block is None:
             return built
+        self.clock.sealed(built.block.header.timestamp)
         elapsed = time.perf_counter() - start
         run_seconds = self.pipeline.executor.run_seconds
         saved = sum(run_seconds.pop(record.request_id, 0.0) for record in built.records)
         self.block_log.append(BlockStats(built.block.number, len(built.block.transactions),
                                          len(built.records), elapsed, saved))
         self.blocks_built += 1
+        for listener in self.block_listeners:
+            listener(built)
         return built
 
     def _finished(self, entry) -> None:
         """A tx reached ``included`` or ``rejected``: keep its status, drop its pooled copy."""
         self.storage.finish(entry.hash, entry.state.value, entry.reason, entry.block_number)
+        if self.snapshots:
+            self._finish_log.append(entry.hash)
+
+    # --- dev controls (anvil / Hardhat) -------------------------------------------------
+    def snapshot(self) -> int:
+        """Take a snapshot (``evm_snapshot``); returns its id."""
+        with self.lock, self.pipeline.pool.lock:
+            entries = tuple(pending_copy(e) for e in self.pipeline.pool.entries())
+            return self.snapshots.add(Snapshot(self.chain.head, entries, frozenset(self.chain.models),
+                                               replace(self.clock), len(self._finish_log)))
+
+    def revert(self, snapshot_id: int) -> bool:
+        """Go back to snapshot ``snapshot_id`` (``evm_revert``), using it up with the later
+        ones: its head, pool, models and clock. False (nothing changes) if it is unknown."""
+        with self.lock:
+            snapshot = self.snapshots.pop(snapshot_id)
+            if snapshot is None:
+                return False
+            self._join_background()  # its outcomes are for the pool being replaced
+            set_head(self.chain.chain.chaindb, snapshot.head)
+            pool = self.pipeline.pool
+            with pool.lock:
+                undone = self._finish_log[snapshot.finished:] + [e.hash for e in pool.entries()]
+                entries = [pending_copy(e) for e in snapshot.entries]
+                pool.restore(entries, undone)
+                for tx_hash in undone:
+                    self.storage.forget(tx_hash)
+                for entry in entries:
+                    self.storage.put_pooled(entry.hash, entry.tx.encode())
+            del self._finish_log[snapshot.finished if self.snapshots else 0:]
+            self.chain.models.hide(set(self.chain.models) - snapshot.models)
+            self.clock = replace(snapshot.clock)
+        self._wake.set()
+        return True
+
+    def _join_background(self) -> None:
+        """Wait for the pipeline's background simulation step. Its error, if any, is not
+        lost: the producer's next step raises and logs it."""
+        try:
+            self.pipeline.join()
+        except Exception:
+            pass
+
+    def edit_state(self, edit: Callable[[StateAPI], None]) -> None:
+        """Apply ``edit`` to the head's state at once, without a block (``anvil_setBalance``
+        and the other setters): the head is re-sealed with the new state root
+        (:func:`~ogevm.node.head.reseal_head`)."""
+        with self.lock:
+            reseal_head(self.chain.chain, edit)
+        self._wake.set()
+
+    def dump_state(self) -> dict:
+        """The head state's accounts, in anvil's dump shape (:mod:`ogevm.node.dump`)."""
+        return dump_state(self.chain.chain.chaindb.db, self.chain.head.state_root)
+
+    def load_state(self, raw: bytes, name: str = "state") -> None:
+        """Set the accounts of a dump (gzip or plain JSON bytes) in the head state at once.
+        Raises :class:`~ogevm.node.params.ParamError` (named ``name``) for a bad document."""
+        accounts = parse_state(raw, name)
+        self.edit_state(lambda state: load_state(state, accounts))
+
+    def set_mining(self, automine: bool | None = None, interval: float | None = None) -> None:
+        """Turn automine on or off, and/or set the block interval in seconds (0: none)."""
+        if automine is not None:
+            self.automine = automine
+        if interval is not None:
+            self.interval = interval
+        self._wake.set()
+
+    def impersonate(self, address: bytes, on: bool = True) -> bool:
+        """Start (or stop) sending transactions from ``address`` without its key; returns
+        whether it was impersonated before."""
+        was = address in self._impersonated
+        if on:
+            self._impersonated.add(address)
+        else:
+            self._impersonated.discard(address)
+        return was
+
+    def impersonating(self, address: bytes) -> bool:
+        return address in self._impersonated
+
+    def impersonated_transaction(self, sender: bytes, to: bytes | None, data: bytes, value: int, gas: int,
+                                 nonce: int, max_fee: int, tip: int):
+        """An EIP-1559 transaction from the impersonated ``sender``
+        (:mod:`ogevm.node.impersonation`), ready for :meth:`send_transaction`."""
+        return impersonated(self.chain.vm_class.get_transaction_builder(), sender, self.chain.chain.chain_id, to,
+                            data, value, gas, nonce, max_fee, tip)
 
     def _restore_pool(self) -> None:
         """Re-admit the transactions accepted before a restart that are not on chain yet."""
@@ -246,7 +378,7 @@ class DevNode:
                 block_number, _ = self.chain.chain.get_canonical_transaction_index(tx_hash)
             except TransactionNotFound:
                 try:
-                    self.pipeline.submit(self._decode(raw))
+                    self.pipeline.submit(self._decode(raw, stored=True))
                 except TransactionRejected as exc:
                     self.storage.finish(tx_hash, TxState.REJECTED.value, f"after restart: {exc.reason}", None)
             else:
@@ -266,14 +398,15 @@ def _backend(config: NodeConfig, chain: DevChain) -> ExecutorBackend:
     return ThreadPoolBackend(worker, config.workers)
 
 
-def _simulator(config: NodeConfig, chain: DevChain, db, workers: int) -> Simulator:
+def _simulator(config: NodeConfig, chain: DevChain, db, workers: int, chain_lock: threading.Lock) -> Simulator:
     """Simulation workers as ``config`` asks: processes, Ray actors with the Ray executor,
-    or none (this process)."""
+    or none (this process). Beside workers, the runs they cannot take (impersonated txs) are
+    simulated here, in the background, so never during a build (``chain_lock``)."""
     if not workers:
         return LocalSimulator(chain)
-    vm_class, chain_id = chain.base_vm_class, chain.chain.chain_id
+    vm_class, chain_id = InferencePragueVM, chain.chain.chain_id  # workers persist nothing: no preimages
     start = ray_workers(vm_class, chain_id) if config.executor == "ray" else process_workers(vm_class, chain_id)
-    return WorkerSimulator(chain, db, start, workers)
+    return SplitSimulator(WorkerSimulator(chain, db, start, workers), LocalSimulator(chain, chain_lock))
 
 
 def _circuit_store(config: NodeConfig):

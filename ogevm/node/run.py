@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
+from pathlib import Path
 
 from rich.console import Console
 
+from ogevm.errors import OgevmError
 from ogevm.node.node import DevNode, NodeConfig
+from ogevm.node.params import ParamError
 from ogevm.node.rpc import RpcMethods
 from ogevm.node.server import RpcServer
 
@@ -19,21 +23,31 @@ def run_node(args: argparse.Namespace, console: Console) -> None:
                         ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, ray_num_gpus=args.ray_num_gpus,
                         sim_workers=args.sim_workers)
     node = DevNode(config).start()
+    if args.load_state is not None:
+        try:
+            node.load_state(args.load_state.read_bytes(), "--load-state")
+        except (OSError, ParamError) as exc:
+            node.stop()
+            raise OgevmError(f"--load-state {args.load_state}: {exc}") from exc
     server = RpcServer(RpcMethods(node), args.host, args.port)
     _banner(node, config, console)
-    asyncio.run(_serve(server, node, console))
+    asyncio.run(_serve(server, node, console, args.dump_state))
 
 
-async def _serve(server: RpcServer, node: DevNode, console: Console) -> None:
+async def _serve(server: RpcServer, node: DevNode, console: Console, dump_state: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
-    console.print(f"Listening on http://{server.host}:{server.port}", highlight=False)
+    console.print(f"Listening on http://{server.host}:{server.port} and ws://{server.host}:{server.port} "
+                  f"(explorer: http://{server.host}:{server.port}/)", highlight=False)
     await stop.wait()
     console.print("stopping...")
     await server.stop()
+    if dump_state is not None:
+        dump_state.write_text(json.dumps(node.dump_state(), indent=2, sort_keys=True))
+        console.print(f"state written to {dump_state}", highlight=False)
     node.stop()
 
 

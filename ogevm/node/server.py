@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 over HTTP (aiohttp): single and batch requests, standard error codes.
+"""JSON-RPC 2.0 over HTTP and WebSocket (aiohttp): single and batch requests, standard error codes.
 
 Node work is blocking (py-evm, onnxruntime), so each call runs in a thread pool and the
 event loop only parses and answers. The transport refuses, with a JSON-RPC error object
@@ -6,27 +6,39 @@ and never a crash, whatever no method should see: bodies over ``MAX_BODY_BYTES``
 chunked ones included), JSON nested deeper than ``MAX_DEPTH`` (checked before parsing: the
 C parser recurses, and py-evm raises the recursion limit far above what the stack holds),
 NaN/Infinity, bad ids, empty or oversize batches. Every answer is valid JSON.
+
+A ``GET /`` asking for a WebSocket upgrade becomes a JSON-RPC session on the same port: each
+text (or binary) frame is a request body, decoded and answered exactly as over HTTP, plus
+``eth_subscribe`` / ``eth_unsubscribe`` (``ogevm.node.subscriptions``). A frame over
+``MAX_BODY_BYTES`` closes the connection (code 1009); a connection has at most
+``MAX_WS_IN_FLIGHT`` requests whose answers are not yet written, then it stops reading.
+Any other ``GET /`` is the explorer page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
-from aiohttp import hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
 from ogevm import explorer
-from ogevm.node.rpc import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError, RpcMethods
+from ogevm.node.rpc import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, RpcError, RpcMethods
+from ogevm.node.subscriptions import METHODS as SUBSCRIPTION_METHODS
+from ogevm.node.subscriptions import Session, SubscriptionHub, SubscriptionLimits
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BATCH = 1000
 #: Deepest bracket nesting a body may have; real requests need fewer than 10 levels.
 MAX_DEPTH = 64
+#: Requests of one WebSocket connection whose answers are not yet written to it.
+MAX_WS_IN_FLIGHT = 32
 JSON_CONTENT_TYPES = frozenset({"application/json", "application/json-rpc", "application/jsonrequest"})
 log = logging.getLogger("ogevm.node")
 
@@ -116,10 +128,15 @@ def _respond(text: str, status: int = 200) -> web.Response:
 
 
 class RpcServer:
-    """Serves ``methods`` on ``host:port``; start with :meth:`start` from an event loop."""
+    """Serves ``methods`` on ``host:port`` (HTTP and WebSocket); start with :meth:`start` from
+    an event loop. ``limits`` bound each WebSocket connection's subscriptions."""
 
-    def __init__(self, methods: RpcMethods, host: str = "127.0.0.1", port: int = 8545, threads: int = 8) -> None:
+    def __init__(self, methods: RpcMethods, host: str = "127.0.0.1", port: int = 8545, threads: int = 8,
+                 limits: SubscriptionLimits = SubscriptionLimits()) -> None:
         self.methods = methods
+        self.hub = SubscriptionHub(methods.node)
+        self.limits = limits
+        self._sockets: set[web.WebSocketResponse] = set()
         self.host, self.port = host, port
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ogevm-rpc")
         self.app = web.Application()
@@ -129,6 +146,7 @@ class RpcServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        self.hub.attach(asyncio.get_running_loop())
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -137,27 +155,82 @@ class RpcServer:
             self.port = site._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self.hub.detach()
+        for socket in list(self._sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
         if self._runner is not None:
             await self._runner.cleanup()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
-        """A browser's ``GET /``: the explorer page."""
+        """``GET /``: a WebSocket upgrade is a JSON-RPC session; a browser gets the explorer page."""
+        if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
+            return await self._websocket(request)  # a bad handshake is HTTP 400 with the reason
         return await explorer.page(request)
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:
             _check_content_type(request)
-            payload = decode_body(await _read_body(request))
+            body = await _read_body(request)
         except Refused as exc:
             return _respond(_encode(_error(None, exc.error)), exc.status)
-        if isinstance(payload, list):
-            answers = await asyncio.gather(*(self._one(item) for item in payload))
-            return _respond("[" + ", ".join(_encode(a) for a in answers if a is not None) + "]")
-        answer = await self._one(payload)
-        return _respond(_encode(answer) if answer is not None else "{}")
+        answer = await self._answer(body)
+        return _respond(answer if answer is not None else "{}")
 
-    async def _one(self, item: Any) -> dict | None:
+    async def _answer(self, body: bytes, session_call: Callable[[str, Any], Any] | None = None) -> str | None:
+        """The answer text to a request body (one call or a batch); None for a single
+        notification. ``session_call`` runs subscription methods (WebSocket only)."""
+        try:
+            payload = decode_body(body)
+        except Refused as exc:
+            return _encode(_error(None, exc.error))
+        if isinstance(payload, list):
+            answers = await asyncio.gather(*(self._one(item, session_call) for item in payload))
+            return "[" + ", ".join(_encode(a) for a in answers if a is not None) + "]"
+        answer = await self._one(payload, session_call)
+        return _encode(answer) if answer is not None else None
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        """One JSON-RPC session: frames are answered concurrently (at most ``MAX_WS_IN_FLIGHT``
+        unwritten), subscriptions notify until the client leaves or unsubscribes."""
+        socket = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES)
+        await socket.prepare(request)
+        self._sockets.add(socket)
+        session = self.hub.open(self.limits)
+        writer = asyncio.create_task(_write(session, socket))
+        slots = asyncio.Semaphore(MAX_WS_IN_FLIGHT)
+        frames: set[asyncio.Task] = set()
+        try:
+            async for message in socket:
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    break  # an error (e.g. a frame over the size limit): aiohttp has closed it
+                body = message.data if message.type is WSMsgType.BINARY else message.data.encode()
+                await slots.acquire()
+                frame = asyncio.create_task(self._frame(session, body, slots.release))
+                frames.add(frame)
+                frame.add_done_callback(frames.discard)
+        finally:
+            self.hub.close(session)
+            self._sockets.discard(socket)
+            for task in (*frames, writer):
+                task.cancel()
+            await asyncio.gather(*frames, writer, return_exceptions=True)
+        return socket
+
+    async def _frame(self, session: Session, body: bytes, release: Callable[[], None]) -> None:
+        """Answer one frame; ``release`` its in-flight slot once the answer is written."""
+        created: list[str] = []
+        answer = None
+        try:
+            answer = await self._answer(body, functools.partial(session.call, created=created))
+        finally:
+            if answer is None:
+                release()
+            else:
+                session.send(answer, release)
+            session.announce(created)  # after the answer: no notification precedes its id
+
+    async def _one(self, item: Any, session_call: Callable[[str, Any], Any] | None = None) -> dict | None:
         request_id = item.get("id") if isinstance(item, dict) else None
         if not _valid_id(request_id):
             return _error(None, RpcError(INVALID_REQUEST, "invalid request: id must be a string, a number or null"))
@@ -165,7 +238,13 @@ class RpcServer:
             return _error(request_id, RpcError(INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 object"))
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._pool, self.methods.call, item["method"], item.get("params"))
+            if item["method"] in SUBSCRIPTION_METHODS:
+                if session_call is None:
+                    raise RpcError(METHOD_NOT_FOUND, f"{item['method']} is only available over WebSocket "
+                                                     "(connect to ws:// on this port)")
+                result = session_call(item["method"], item.get("params"))
+            else:
+                result = await loop.run_in_executor(self._pool, self.methods.call, item["method"], item.get("params"))
         except RpcError as exc:
             return _error(request_id, exc)
         except Exception as exc:  # a bug: answer, log, keep serving
@@ -195,3 +274,11 @@ async def _read_body(request: web.Request) -> bytes:
         if len(body) > MAX_BODY_BYTES:
             raise too_large
     return bytes(body)
+
+
+async def _write(session: Session, socket: web.WebSocketResponse) -> None:
+    """Drain ``session`` to ``socket``; a client gone mid-stream closes the socket (the reader ends)."""
+    try:
+        await session.write(socket.send_str)
+    except ConnectionError:
+        await socket.close()

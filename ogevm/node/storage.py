@@ -6,7 +6,9 @@ directory holds the whole node and a write is as durable as a block write:
 * ``ogevm:bundle:<bundle root>`` -> RLP list of a block's inference records, keyed by
   the root the block's ``extra_data`` holds (so it is written before the block is);
 * ``ogevm:pool:<tx hash>`` -> the raw transaction, from acceptance until it finishes;
-* ``ogevm:status:<tx hash>`` -> JSON ``{state, reason, block}`` of a finished tx.
+* ``ogevm:status:<tx hash>`` -> JSON ``{state, reason, block}`` of a finished tx;
+* ``ogevm:preimage:<keccak>`` -> an address or storage slot of the state tries, written by
+  the node's VM (:mod:`ogevm.node.preimages`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ class NodeStorage:
             batch[_STATUS + tx_hash] = json.dumps({"state": state, "reason": reason, "block": block}).encode()
             if _POOL + tx_hash in batch:
                 del batch[_POOL + tx_hash]
+
+    def forget(self, tx_hash: bytes) -> None:
+        """Drop the pooled copy and the status of ``tx_hash`` (``evm_revert`` undid it)."""
+        with self.db.atomic_batch() as batch:
+            for key in (_POOL + tx_hash, _STATUS + tx_hash):
+                if key in batch:
+                    del batch[key]
 
     def status(self, tx_hash: bytes) -> dict | None:
         try:

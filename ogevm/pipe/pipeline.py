@@ -57,8 +57,11 @@ class Pipeline:
 
     def __init__(self, chain: DevChain, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
                  executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig(),
-                 simulator: Simulator | None = None) -> None:
+                 simulator: Simulator | None = None, chain_lock: threading.Lock | None = None) -> None:
         self.chain = chain
+        #: Held while a block is built: whatever else reads this process's chain from another
+        #: thread (a simulation in process beside remote ones) holds it too.
+        self.chain_lock = chain_lock or threading.Lock()
         self.config = config
         self.executor = executor or local_executor(chain.runtime, node_key, prover=default_prover(chain))
         #: Where simulations run: this thread by default (see :mod:`ogevm.pipe.simulation`).
@@ -273,8 +276,9 @@ class Pipeline:
                 entry.building = True
         built = None
         try:
-            built = self.builder.build(candidates, timestamp=timestamp, before_seal=before_seal,
-                                       seal_empty=seal_empty)
+            with self.chain_lock:
+                built = self.builder.build(candidates, timestamp=timestamp, before_seal=before_seal,
+                                           seal_empty=seal_empty)
         finally:
             with self.pool.lock:  # one step: a background simulation never sees a half-settled build
                 for entry in candidates:

@@ -21,6 +21,7 @@ its runs are redone; nothing is lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -123,13 +124,16 @@ class _SimulatedRun:
 
 
 class LocalSimulator(Simulator):
-    """Simulates in the calling thread on ``chain`` (an ``ogevm.vm.chain.DevChain``)."""
+    """Simulates in the calling thread on ``chain`` (an ``ogevm.vm.chain.DevChain``), holding
+    ``chain_lock`` if given (a pipeline's: so that it never reads the chain mid-build)."""
 
-    def __init__(self, chain) -> None:
+    def __init__(self, chain, chain_lock: threading.Lock | None = None) -> None:
         self._simulation = RunSimulation(chain.chain, chain.base_vm_class, chain.models)
+        self._chain_lock = chain_lock or contextlib.nullcontext()
 
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
-        return self._simulation.simulate(runs)
+        with self._chain_lock:
+            return self._simulation.simulate(runs)
 
     def close(self) -> None:
         pass
