@@ -1,21 +1,26 @@
 """The conformance vectors, recomputed from docs/SPEC.md alone.
 
-Nothing here imports ogevm: the calldata decoder, the structure and binding rules, the op
-table of §2, the input rounding and output encoding of §4 and the gas steps of §1.1 are
-written again from the specification's text, with ``eth_abi`` as the ABI engine, ``onnx``
-to read the models and ``onnxruntime`` to run them. Each vector's gas, success flag and, for
-successes, its output and log are compared with ``fixtures/vectors/vectors.json``; revert
-reasons only where SPEC quotes them. Where SPEC leaves a rule open, the choice made here is
-marked ``SPEC GAP``, with whether any vector tells the choices apart.
+Nothing here imports ogevm: the calldata decoder (§1.3), the steps and their gas (§1.1), the
+revert reasons and the formatting of their variable parts (§1.2), the event layout (§1.4), the
+op table and the rows rule (§2), the input binding and output encoding (§4) are written again
+from the specification's text, with ``eth_abi`` as the ABI engine, ``onnx`` to read the models
+and ``onnxruntime`` to run them. Each vector's success flag, gas, output and log bytes and
+revert reason are compared with ``fixtures/vectors/vectors.json``; no rule the vectors exercise
+is left to a choice made here.
+
+The formatting rules SPEC states by reference to Python (``repr`` quoting, ``Decimal``
+notation, shortest float forms, JSON escapes) are also checked against those references on
+random values, so the text is known to describe what an implementation built on them does.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +30,8 @@ import onnxruntime as ort
 import pytest
 from eth_abi import decode, encode
 from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import shape_inference
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -46,16 +53,103 @@ EVENT_BASE, EVENT_PER_BYTE = 750, 8
 MAX_RANK, MAX_ELEMENTS, MAX_TENSORS = 8, 65_536, 64
 MAX_MODEL_TENSOR = 2**24
 MAX_DECIMALS = 400
+MAX_REASON_CHARS = 256
+INT128 = (-(2**127), 2**127 - 1)
 BARE_CALL_ID = "0x" + "00" * 32 + ":0"
+#: SPEC §7: the vectors' registry binds no circuit to any model, so every slot of step 6 reads 0.
+REGISTERED_CIRCUITS: frozenset[str] = frozenset()
+
+# --- SPEC §1.2: the reason templates and their variable parts ------------------------------------
+REASONS = {
+    "R1": "unknown function selector 0x{selector}",
+    "R2": "malformed runModelInference calldata",
+    "R3": "unknown inference mode {mode}",
+    "R4": "tensor {name} has rank {rank}; the limit is 8",
+    "R5": "tensor {name} has {elements} elements; the limit is 65536",
+    "R6": "tensor {name} has {count} values but shape {shape} needs {needs}",
+    "R7": "unknown model {cid}",
+    "R8": "model {cid} is not enabled for ZKML (no circuit registered)",
+    "R9": "{count} input tensors; the limit is 64",
+    "R10": "tensor {name} is given twice",
+    "R11": "model has no input {name} (inputs: {inputs})",
+    "R12": "missing input {name} ({type})",
+    "R13": "input {name} takes strings but got a number tensor",
+    "R14": "input {name} has unsupported type {type}",
+    "R15": "input {name} takes {type} but got a string tensor",
+    "R16": "input {name} has shape {shape}; the model expects {dims}",
+    "R17": "input {name} has several free dimensions; strings carry no shape",
+    "R18": "input {name}: {count} strings do not fill shape {dims}",
+    "R19": "tensor {name}: decimals {decimals} outside [-400, 400]",
+    "R20": "tensor {name}: {value} is out of range for {dtype}",
+    "R21": "tensor {name}: {value} is not an integer ({dtype} input)",
+    "R22": "tensor {name}: {value} is out of range for {dtype}",
+    "R23": "the model would compute a tensor of {elements} elements at these input shapes; "
+           "the limit is 16777216",
+    "R24": "model execution failed: onnxruntime rejected the input",
+    "R26": "output {name} has {elements} elements; the limit is 65536",
+    "R27": "output {name} contains {what}",
+    "R28": "output {name}: {value} does not fit in int128",
+    "R29": "output {name} has unsupported dtype {dtype}",
+}
+PRINTABLE_EXCLUDED = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+
+
+def q(text: str) -> str:
+    """SPEC §1.2 ``q(s)``: a string quoted as Python's ``repr`` writes it."""
+    quote = '"' if "'" in text and '"' not in text else "'"
+    out = [quote]
+    for char in text:
+        code = ord(char)
+        if char in (quote, "\\"):
+            out.append("\\" + char)
+        elif char in "\t\n\r":
+            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}[char])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x80 or unicodedata.category(char) not in PRINTABLE_EXCLUDED:
+            out.append(char)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out) + quote
+
+
+def dec(value: int, decimals: int) -> str:
+    """SPEC §1.2 ``dec(v, d)``: to-scientific-string of coefficient |v|, exponent -d."""
+    digits, exponent = str(abs(value)), -decimals
+    adjusted = exponent + len(digits) - 1
+    if exponent <= 0 and adjusted >= -6:
+        if exponent == 0:
+            text = digits
+        elif len(digits) > -exponent:
+            text = digits[:exponent] + "." + digits[exponent:]
+        else:
+            text = "0." + "0" * (-exponent - len(digits)) + digits
+    else:
+        text = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        text += f"E{'+' if adjusted >= 0 else '-'}{abs(adjusted)}"
+    return ("-" if value < 0 else "") + text
+
+
+def shape_text(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def dims_text(dims) -> str:
+    return "[" + ", ".join(str(d) if isinstance(d, int) else "'?'" for d in dims) + "]"
 
 
 class Revert(Exception):
-    """The call reverts; ``reason`` is None where SPEC does not quote the reason. The gas it
-    keeps is what was charged before it was raised (see :func:`run`)."""
+    """The call reverts with SPEC §1.2's reason ``code``; the gas it keeps is what was charged
+    before it was raised (see :func:`run`)."""
 
-    def __init__(self, reason: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, code: str, **parts) -> None:
+        self.code = code
+        self.reason = REASONS[code].format(**parts)
+        super().__init__(self.reason)
 
 
 @dataclass
@@ -71,43 +165,53 @@ def words(data: bytes) -> int:
     return (len(data) + 31) // 32
 
 
-# --- SPEC §1.1 steps 3-4: decode, structure ------------------------------------------------
+# --- SPEC §1.1 steps 3-4 and §1.3: decode, structure ------------------------------------------
 def decode_call(data: bytes) -> Call:
     if data[:4] != SELECTOR:
-        raise Revert(f"unknown function selector 0x{data[:4].hex()}")
+        raise Revert("R1", selector=data[:4].hex())
     try:
         (request,) = decode([REQUEST], data[4:])
     except Exception:  # eth_abi refuses short, garbled or non-UTF-8 data
-        raise Revert("malformed runModelInference calldata") from None
+        raise Revert("R2") from None
     if encode([REQUEST], [request]) != data[4:]:  # only the canonical encoding is accepted
-        raise Revert("malformed runModelInference calldata")
+        raise Revert("R2")
     mode, cid, (numbers, strings) = request
     if mode > 2:
-        raise Revert(f"unknown inference mode {mode}")
+        raise Revert("R3", mode=mode)
     tensors = [(name, len(values), tuple(shape)) for name, values, shape in numbers]
-    tensors += [(name, len(values), (len(values),)) for name, values in strings]  # strings count as 1-D
-    if len(tensors) > MAX_TENSORS:
-        raise Revert()
-    for _, count, shape in tensors:
-        if len(shape) > MAX_RANK or max(count, math.prod(shape)) > MAX_ELEMENTS or count != math.prod(shape):
-            raise Revert()
+    tensors += [(name, len(values), (len(values),)) for name, values in strings]
+    for name, count, shape in tensors:
+        check_structure(name, count, shape)
     return Call(mode, cid, [(n, list(v), tuple(s)) for n, v, s in numbers], [(n, list(v)) for n, v in strings],
                 request)
 
 
-# --- SPEC §4: inputs ---------------------------------------------------------------------------
+def check_structure(name: str, count: int, shape: tuple) -> None:
+    """SPEC §1.1 step 4, for one tensor (and §4.1 for a string input of fixed shape)."""
+    if len(shape) > MAX_RANK:
+        raise Revert("R4", name=q(name), rank=len(shape))
+    if max(count, math.prod(shape)) > MAX_ELEMENTS:
+        raise Revert("R5", name=q(name), elements=max(count, math.prod(shape)))
+    if count != math.prod(shape):
+        raise Revert("R6", name=q(name), count=count, shape=shape_text(shape), needs=math.prod(shape))
+
+
+# --- SPEC §4.1: inputs ---------------------------------------------------------------------------
 FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
 INTS = {2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64, 12: np.uint32,
-        13: np.uint64}
+        13: np.uint64, 9: np.bool_}
+STRING = 8
+
+
+def overflow_threshold(dtype) -> Fraction:
+    """The largest finite value plus half a unit in its last place."""
+    info = np.finfo(dtype)
+    largest = Fraction(float(info.max))
+    return largest + (largest - Fraction(float(np.nextafter(dtype(info.max), dtype(0))))) / 2
 
 
 def nearest_float(exact: Fraction, dtype) -> np.generic:
-    """``exact`` rounded once to nearest, ties to even, in ``dtype``."""
-    info = np.finfo(dtype)
-    largest = Fraction(float(info.max))
-    half_ulp = (largest - Fraction(float(np.nextafter(dtype(info.max), dtype(0))))) / 2
-    if abs(exact) >= largest + half_ulp:
-        raise Revert(f"out of range for {np.dtype(dtype).name}")
+    """``exact`` (below the overflow threshold) rounded once to nearest, ties to even, in ``dtype``."""
     guess = dtype(float(exact))  # within one ulp of the answer
     candidates = [guess, np.nextafter(guess, dtype(np.inf)), np.nextafter(guess, dtype(-np.inf))]
     candidates = [c for c in candidates if np.isfinite(c)]
@@ -116,24 +220,35 @@ def nearest_float(exact: Fraction, dtype) -> np.generic:
     return min(ties, key=lambda c: int(c.view(f"u{c.itemsize}")) & 1)  # the even one on a tie
 
 
-def input_array(values, shape, elem_type) -> np.ndarray:
-    exact = []
-    for value, decimals in values:
-        if abs(decimals) > MAX_DECIMALS:
-            raise Revert()
-        exact.append(Fraction(value) / Fraction(10) ** decimals)
+def dtype_name(elem_type: int) -> str:
+    return np.dtype((FLOATS | INTS)[elem_type]).name
+
+
+def input_value(name: str, number: tuple[int, int], elem_type: int):
+    """One element of a number tensor for an input of ``elem_type`` (SPEC §4.1 step 4)."""
+    value, decimals = number
     if elem_type in FLOATS:
+        if abs(decimals) > MAX_DECIMALS:
+            raise Revert("R19", name=q(name), decimals=decimals)
+        exact = Fraction(value) / Fraction(10) ** decimals
         dtype = FLOATS[elem_type]
-        return np.array([nearest_float(x, dtype) for x in exact], dtype=dtype).reshape(shape)
-    if elem_type == 9:  # bool
-        if any(x not in (0, 1) for x in exact):
-            raise Revert()
-        return np.array([bool(x) for x in exact], dtype=bool).reshape(shape)
+        if abs(exact) >= overflow_threshold(dtype):
+            raise Revert("R20", name=q(name), value=dec(value, decimals), dtype=dtype_name(elem_type))
+        return nearest_float(exact, dtype)
+    if decimals == 0:
+        integral = value
+    else:
+        if abs(decimals) > MAX_DECIMALS:
+            raise Revert("R19", name=q(name), decimals=decimals)
+        exact = Fraction(value) / Fraction(10) ** decimals
+        if exact.denominator != 1:
+            raise Revert("R21", name=q(name), value=dec(value, decimals), dtype=dtype_name(elem_type))
+        integral = int(exact)
     dtype = INTS[elem_type]
-    info = np.iinfo(dtype)
-    if any(x.denominator != 1 or not info.min <= x <= info.max for x in exact):
-        raise Revert()
-    return np.array([int(x) for x in exact], dtype=dtype).reshape(shape)
+    low, high = (0, 1) if dtype is np.bool_ else (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    if not low <= integral <= high:
+        raise Revert("R22", name=q(name), value=integral, dtype=dtype_name(elem_type))
+    return integral
 
 
 # --- SPEC §2: the model, its symbols and its work ---------------------------------------------
@@ -148,53 +263,77 @@ def dims(value_info) -> list:
     return result
 
 
+def type_text(value_info) -> str:
+    """SPEC §1.2 ``type``: ``tensor(<lower-case ONNX data type name>)``."""
+    return f"tensor({onnx.TensorProto.DataType.Name(value_info.type.tensor_type.elem_type).lower()})"
+
+
 class Model:
     def __init__(self, path: Path) -> None:
         self.proto = onnx.load(str(path))
         initializers = {t.name for t in self.proto.graph.initializer}
-        self.inputs = [i for i in self.proto.graph.input if i.name not in initializers]
+        self.inputs = [i for i in self.proto.graph.input if i.name not in initializers]  # declared order
         options = ort.SessionOptions()
         options.log_severity_level = 4  # a failing run is a vector's expected revert, not noise
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def bind(self, call: Call) -> tuple[dict, dict]:
-        """SPEC §1.1 step 6: feeds, and each symbol's size (the largest where it appears twice)."""
+        """SPEC §1.1 step 7 and §4.1: feeds, and each symbol's size (the largest if repeated)."""
         given = [(n, "number", v, s) for n, v, s in call.numbers] + [(n, "string", v, None) for n, v in call.strings]
-        names = Counter(name for name, *_ in given)
-        declared = {i.name for i in self.inputs}
-        if any(count > 1 for count in names.values()) or set(names) - declared or declared - set(names):
-            raise Revert()
-        by_name = {name: rest for name, *rest in given}
+        if len(given) > MAX_TENSORS:
+            raise Revert("R9", count=len(given))
+        declared = [spec.name for spec in self.inputs]
+        by_name = {}
+        for name, *rest in given:
+            if name in by_name:
+                raise Revert("R10", name=q(name))
+            if name not in declared:
+                raise Revert("R11", name=q(name), inputs=", ".join(q(n) for n in declared))
+            by_name[name] = rest
         feeds, symbols = {}, {}
         for spec in self.inputs:
-            kind, values, shape = by_name[spec.name]
-            elem_type = spec.type.tensor_type.elem_type
-            want = dims(spec)
-            if (kind == "string") != (elem_type == 8):
-                raise Revert()
-            if kind == "string":  # the model's shape, its single free dimension from the count
-                free = [d for d in want if isinstance(d, str)]
-                fixed = math.prod(d for d in want if isinstance(d, int))
-                if len(free) != 1 or len(values) % fixed:
-                    raise Revert()
-                shape = tuple(len(values) // fixed if isinstance(d, str) else d for d in want)
-                feeds[spec.name] = np.array(values, dtype=object).reshape(shape)
-            else:
-                if len(shape) != len(want) or any(isinstance(w, int) and w != s for w, s in zip(want, shape)):
-                    raise Revert()
-                feeds[spec.name] = input_array(values, shape, elem_type)
-            for w, s in zip(want, shape):
-                if isinstance(w, str):
-                    symbols[w] = max(symbols.get(w, 0), s)
+            if spec.name not in by_name:
+                raise Revert("R12", name=q(spec.name), type=type_text(spec))
+            feeds[spec.name] = self.bind_one(spec, *by_name[spec.name])
+            for want, size in zip(dims(spec), feeds[spec.name].shape):
+                if isinstance(want, str):
+                    symbols[want] = max(symbols.get(want, 0), size)
         return feeds, symbols
 
+    @staticmethod
+    def bind_one(spec, kind: str, values: list, shape: tuple | None) -> np.ndarray:
+        """SPEC §4.1 steps 1-4 for one input."""
+        elem_type, want, name = spec.type.tensor_type.elem_type, dims(spec), spec.name
+        if elem_type == STRING:
+            if kind != "string":
+                raise Revert("R13", name=q(name))
+            free = [d for d in want if isinstance(d, str)]
+            fixed = math.prod(d for d in want if isinstance(d, int))
+            if len(free) > 1:
+                raise Revert("R17", name=q(name))
+            if not free:
+                check_structure(name, len(values), tuple(want))
+                return np.array(values, dtype=object).reshape(want)
+            if fixed == 0 or len(values) % fixed:
+                raise Revert("R18", name=q(name), count=len(values), dims=dims_text(want))
+            filled = tuple(len(values) // fixed if isinstance(d, str) else d for d in want)
+            return np.array(values, dtype=object).reshape(filled)
+        if elem_type not in FLOATS and elem_type not in INTS:
+            raise Revert("R14", name=q(name), type=type_text(spec))
+        if kind == "string":
+            raise Revert("R15", name=q(name), type=type_text(spec))
+        if len(shape) != len(want) or any(isinstance(w, int) and w != s for w, s in zip(want, shape)):
+            raise Revert("R16", name=q(name), shape=shape_text(shape), dims=dims_text(want))
+        converted = [input_value(name, number, elem_type) for number in values]
+        return np.array(converted, dtype=(FLOATS | INTS)[elem_type]).reshape(shape)
+
     def rows(self, feeds: dict) -> int:
-        # SPEC GAP: "the first input" read as the model's first declared input (in
-        # model_execution_failed it is also the first in the calldata: no vector tells them apart)
+        """SPEC §2: max(1, leading size) of the first declared input when that dimension is free."""
         if not self.inputs:
             return 1
         first = self.inputs[0]
-        return max(1, feeds[first.name].shape[0]) if isinstance(dims(first)[0], str) else 1
+        want = dims(first)
+        return max(1, feeds[first.name].shape[0]) if want and isinstance(want[0], str) else 1
 
     def work(self, symbols: dict) -> tuple[int, int]:
         """(ops, largest computed tensor) at these symbol sizes: SPEC §2's table, every node."""
@@ -218,80 +357,156 @@ class Model:
         ops, largest = 0, 0
         for node in inferred.graph.node:
             ins = [shapes[name] for name in node.input if name]
-            outs = [shapes.get(name) for name in node.output if name]
+            if node.op_type == "ZipMap":  # SPEC §2: its output counts its input's elements
+                outs = [ins[0]]
+            else:
+                outs = [shapes[name] for name in node.output if name]
             ops += node_ops(node, ins, outs)
-            largest = max([largest, *(math.prod(s) for s in outs if s is not None)])
+            largest = max([largest, *(math.prod(s) for s in outs)])
         return ops, largest
 
 
-def node_ops(node, ins: list[tuple], outs: list[tuple | None]) -> int:
+def node_ops(node, ins: list[tuple], outs: list[tuple]) -> int:
     """SPEC §2's table for the operators the fixtures use (others fail loudly)."""
-    elements = [math.prod(s) for s in ins] + [0 if s is None else math.prod(s) for s in outs]
+    out_elements = sum(math.prod(s) for s in outs)
     op = node.op_type
     if op in ("MatMul", "MatMulInteger", "QLinearMatMul"):
-        return 2 * math.prod(outs[0]) * ins[0][-1]
+        return 2 * out_elements * ins[0][-1]
     if op == "Gemm":
         trans_a = next((a.i for a in node.attribute if a.name == "transA"), 0)
-        return 2 * math.prod(outs[0]) * ins[0][0 if trans_a else 1]
-    if op in ("Conv", "ConvTranspose", "RNN", "GRU", "LSTM", "MaxPool", "AveragePool", "LpPool", "Gather",
-              "GatherElements", "GatherND", "Det", "Einsum", "LinearClassifier", "LinearRegressor",
-              "SVMClassifier", "SVMRegressor", "TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+        return 2 * out_elements * ins[0][0 if trans_a else 1]
+    if op in ("Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "RNN", "GRU", "LSTM", "MaxPool",
+              "AveragePool", "LpPool", "Gather", "GatherElements", "GatherND", "Det", "Einsum", "If", "Loop",
+              "LinearClassifier", "LinearRegressor", "SVMClassifier", "SVMRegressor", "TreeEnsembleClassifier",
+              "TreeEnsembleRegressor", "TreeEnsemble"):
         raise NotImplementedError(f"no fixture uses {op}; add its row of the table")
-    # SPEC GAP: ZipMap's output is a sequence of maps with no tensor shape; counted as 0 elements
-    # (counting its N x C values instead gives the same gas for classifier_batch2)
-    return sum(elements)
+    return sum(math.prod(s) for s in ins) + out_elements  # initializer and Constant inputs count
 
 
-# --- SPEC §4: outputs --------------------------------------------------------------------------
-def shortest(value: np.floating) -> Decimal:
-    """The shortest decimal that reads back as ``value`` in its own type."""
-    return Decimal(np.format_float_scientific(value, unique=True, trim="-"))
+# --- SPEC §4.2: outputs --------------------------------------------------------------------------
+def shortest(value: np.floating) -> tuple[int, int]:
+    """(digits, exponent) of |value|'s shortest decimal that reads back as ``value`` in its own
+    type; the nearest of those, the even last digit on a tie (SPEC §4.2)."""
+    dtype, magnitude = type(value), abs(float(value))
+    exact = Fraction(magnitude)
+    for precision in range(1, 18):
+        mantissa, exponent = f"{magnitude:.{precision - 1}e}".split("e")
+        rounded, scale = int(mantissa.replace(".", "")), int(exponent) - (precision - 1)
+        readable = []
+        for digits in (rounded - 1, rounded, rounded + 1):  # the nearest, or a neighbour past x
+            candidate = Fraction(digits) * Fraction(10) ** scale
+            if digits > 0 and candidate < overflow_threshold(dtype) and nearest_float(candidate, dtype) == magnitude:
+                readable.append((abs(candidate - exact), digits % 2, digits))
+        if readable:
+            return min(readable)[2], scale
+    raise AssertionError(f"no decimal reads back as {value!r}")
+
+
+def positional(value: np.floating) -> str:
+    """SPEC §4.2's shortest positional form: no exponent, no trailing zeros, ``-0``."""
+    if value == 0:
+        return "-0" if np.signbit(value) else "0"
+    digits, scale = shortest(value)
+    while digits % 10 == 0:
+        digits, scale = digits // 10, scale + 1
+    text = str(digits)
+    if scale >= 0:
+        text += "0" * scale
+    elif -scale < len(text):
+        text = text[:scale] + "." + text[scale:]
+    else:
+        text = "0." + "0" * (-scale - len(text)) + text
+    return ("-" if value < 0 else "") + text
 
 
 def number(value) -> tuple[int, int]:
-    if isinstance(value, (np.floating, float)):
-        sign, digits, exponent = shortest(value).normalize().as_tuple()
-        coefficient = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
-        if exponent > 0:
-            return coefficient * 10**exponent, 0
-        return coefficient, -exponent
+    """An output element as a Number (SPEC §4.2)."""
+    if isinstance(value, np.floating):
+        whole, _, fraction = positional(value).lstrip("-").partition(".")
+        return (-1 if value < 0 else 1) * int(whole + fraction), len(fraction)
     return int(value), 0
 
 
-def json_text(value, float_type) -> str:
-    """Compact JSON, map keys sorted, numbers in their shortest form in the output's own
-    ``float_type`` (onnxruntime hands a map's float32 values over as Python floats)."""
+JSON_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def json_string(text: str) -> str:
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in JSON_SHORT:
+            out.append(JSON_SHORT[char])
+        elif 0x20 <= code <= 0x7E:
+            out.append(char)
+        elif code > 0xFFFF:
+            high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+            out.append(f"\\u{high:04x}\\u{low:04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out) + '"'
+
+
+def json_text(name: str, value, float_type) -> str:
+    """SPEC §4.2's compact JSON, floats in ``float_type``'s shortest positional form."""
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{json_text(value[k], float_type)}" for k in sorted(value)) + "}"
+        entries = (f"{json_string(str(k))}:{json_text(name, value[k], float_type)}" for k in sorted(value))
+        return "{" + ",".join(entries) + "}"
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(json_text(v, float_type) for v in value) + "]"
-    if isinstance(value, (np.floating, float)):
-        digits, decimals = number(float_type(value))
-        return str(Decimal(digits).scaleb(-decimals))
-    return json.dumps(value)
+        return "[" + ",".join(json_text(name, v, float_type) for v in value) + "]"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise Revert("R27", name=q(name), what="NaN" if math.isnan(value) else "infinity")
+        return positional(float_type(value))
+    return json_string(str(value))
 
 
 def encode_outputs(model: Model, results: list) -> tuple:
     numbers, strings, jsons = [], [], []
     for spec, value in zip(model.session.get_outputs(), results):
-        if isinstance(value, np.ndarray) and value.dtype != object:
+        name = spec.name
+        if spec.type == "tensor(string)":
+            if value.size > MAX_ELEMENTS:
+                raise Revert("R26", name=q(name), elements=value.size)
+            strings.append((name, tuple(str(v) for v in value.reshape(-1))))
+        elif spec.type.startswith("tensor("):
             flat = value.reshape(-1)
-            if value.dtype.kind == "f" and np.isnan(flat).any():
-                raise Revert(f"output {spec.name!r} contains NaN")
-            if value.dtype.kind == "f" and np.isinf(flat).any():
-                raise Revert()
             if flat.size > MAX_ELEMENTS:
-                raise Revert()
+                raise Revert("R26", name=q(name), elements=flat.size)
+            if value.dtype.kind == "f" and not np.isfinite(flat).all():
+                raise Revert("R27", name=q(name), what="NaN" if np.isnan(flat).any() else "infinity")
+            if value.dtype.kind not in "fiub":
+                raise Revert("R29", name=q(name), dtype=value.dtype.name)
             values = tuple(number(v) for v in flat)
-            if any(not -(2**127) <= v < 2**127 for v, _ in values):
-                raise Revert()
-            numbers.append((spec.name, values, tuple(value.shape)))
-        elif isinstance(value, np.ndarray):
-            strings.append((spec.name, tuple(str(v) for v in value.reshape(-1))))
+            for v, _ in values:
+                if not INT128[0] <= v <= INT128[1]:
+                    raise Revert("R28", name=q(name), value=v)
+            numbers.append((name, values, tuple(value.shape)))
         else:
-            float_type = np.float32 if "tensor(float)" in spec.type else np.float64
-            jsons.append((spec.name, json_text(value, float_type)))
+            float_type = np.float64 if "tensor(double)" in spec.type else np.float32
+            jsons.append((name, json_text(name, value, float_type)))
     return tuple(numbers), tuple(strings), tuple(jsons), False
+
+
+# --- SPEC §1.4: the event's bytes ----------------------------------------------------------------
+def u(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def string_tail(text: str) -> bytes:
+    raw = text.encode()
+    return u(len(raw)) + raw + b"\x00" * (-len(raw) % 32)
+
+
+def event_data(inference_id: str, calldata: bytes, return_data: bytes) -> bytes:
+    """``u(96) ‖ u(96 + |S(id)|) ‖ u(96 + |S(id)| + |REQ|) ‖ S(id) ‖ REQ ‖ OUT``."""
+    ident, request, output = string_tail(inference_id), calldata[36:], return_data[32:]
+    return u(96) + u(96 + len(ident)) + u(96 + len(ident) + len(request)) + ident + request + output
 
 
 # --- SPEC §1.1: one call ---------------------------------------------------------------------
@@ -305,24 +520,24 @@ def run(data: bytes, gas_limit: int) -> dict:
         call = decode_call(data)
         model = MODELS.get(call.cid)
         if model is None:
-            raise Revert(f"unknown model '{call.cid}'")
-        if call.mode == 1:  # SPEC GAP: §1.1 has no step for a model without a registered circuit
-            raise Revert()
+            raise Revert("R7", cid=q(call.cid))
+        if call.mode == 1 and call.cid not in REGISTERED_CIRCUITS:
+            raise Revert("R8", cid=q(call.cid))
         feeds, symbols = model.bind(call)
         ops, largest = model.work(symbols)
         if largest > MAX_MODEL_TENSOR:
-            raise Revert()
+            raise Revert("R23", elements=largest)
         charges.append(MODEL_BASE * model.rows(feeds) + math.ceil(ops / OPS_PER_GAS) + SURCHARGE[call.mode])
         try:
             results = model.session.run(None, feeds)
         except Exception:
-            raise Revert("model execution failed: onnxruntime rejected the input") from None
+            raise Revert("R24") from None
         output = encode_outputs(model, results)
         event = encode(["string", REQUEST, OUTPUT], [BARE_CALL_ID, call.request, output])
         charges.append(EVENT_BASE + EVENT_PER_BYTE * len(event))
         outcome = {"output": encode([OUTPUT], [output]), "event": event}
     except Revert as revert:
-        outcome = {"reason": revert.reason}
+        outcome = {"reason": revert.reason[:MAX_REASON_CHARS], "code": revert.code}
     spent = 0
     for charge in charges:
         if spent + charge > gas_limit:
@@ -333,12 +548,14 @@ def run(data: bytes, gas_limit: int) -> dict:
 
 # --- the comparison ---------------------------------------------------------------------------
 COVERED: Counter = Counter()
+TEMPLATES_MET: Counter = Counter()
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
 def test_vector_reproduced_from_the_spec(vector):
     expected = vector["expected"]
-    got = run(bytes.fromhex(vector["calldata"][2:]), vector["gas_limit"])
+    calldata = bytes.fromhex(vector["calldata"][2:])
+    got = run(calldata, vector["gas_limit"])
     assert got["success"] == expected["success"]
     assert got["gas_used"] == expected["gas_used"]
     COVERED.update(["success", "gas_used"])
@@ -349,15 +566,14 @@ def test_vector_reproduced_from_the_spec(vector):
         assert expected["output"] == "0x" + got["output"].hex()
         (log,) = expected["logs"]
         assert log == {"address": PRECOMPILE, "topics": [f"0x{EVENT_TOPIC:064x}"], "data": "0x" + got["event"].hex()}
-        COVERED.update(["output bytes", "log address, topic and data"])
+        assert event_data(BARE_CALL_ID, calldata, got["output"]) == got["event"]
+        COVERED.update(["output bytes", "log address, topic and data", "event data as §1.4 lays it out"])
     else:
-        reason = expected["revert_reason"]
-        assert expected["output"] == "0x" + (ERROR_SELECTOR + encode(["string"], [reason])).hex()
+        assert got["reason"] == expected["revert_reason"]
+        assert expected["output"] == "0x" + (ERROR_SELECTOR + encode(["string"], [got["reason"]])).hex()
         assert expected["logs"] == []
-        COVERED.update(["revert data is Error(reason), no logs"])
-        if got["reason"] is not None:  # SPEC quotes this reason, or the part of it it fixes
-            assert got["reason"] in reason
-            COVERED.update(["revert reason as SPEC quotes it"])
+        COVERED.update(["revert reason from the §1.2 templates", "revert data is Error(reason), no logs"])
+        TEMPLATES_MET.update([got["code"]])
 
 
 def test_the_event_topic_is_the_signature_hash():
@@ -376,15 +592,69 @@ def test_inputs_round_once_to_nearest_even(value, dtype, expected):
     assert nearest_float(value, dtype) == expected
 
 
-@pytest.mark.parametrize("value, expected", [
+@pytest.mark.parametrize("value, expected", [  # the examples of SPEC §4.2
     (np.float32(7.1), (71, 1)), (np.float32(10), (10, 0)), (np.float64(1e20), (10**20, 0)),
-    (np.float32(-0.0), (0, 0)), (np.int64(-3), (-3, 0)),
+    (np.float32(1e-5), (1, 5)), (np.float32(-0.0), (0, 0)), (np.int64(-3), (-3, 0)), (np.bool_(True), (1, 0)),
 ])
 def test_outputs_are_shortest_decimals(value, expected):
     assert number(value) == expected
 
 
+@pytest.mark.parametrize("value, expected", [  # the examples of SPEC §4.2
+    (np.float32(1.0), "1"), (np.float32(1e-5), "0.00001"), (np.float32(-0.0), "-0"),
+    (np.float32(1915074.75), "1915074.8"), (np.float32(1915074.25), "1915074.2"),
+])
+def test_shortest_positional_examples(value, expected):
+    assert positional(value) == expected
+
+
+@pytest.mark.parametrize("value, expected", [  # the examples of SPEC §1.2
+    ((15, 1), "1.5"), ((150, 2), "1.50"), ((1, -39), "1E+39"), ((10, -38), "1.0E+39"),
+    ((5, 6), "0.000005"), ((5, 7), "5E-7"), ((0, 3), "0.000"), ((-25, 0), "-25"),
+])
+def test_decimal_notation_examples(value, expected):
+    assert dec(*value) == expected
+
+
+def test_json_examples():
+    """SPEC §4.2: integer keys sort numerically and become strings; floats as float32's shortest."""
+    text = json_text("p", [{10: 0.5, 2: -0.0, 0: 1.0}, {"b": True, "a\n\u00e9\U0001F600": "x"}], np.float32)
+    assert text == '[{"0":1,"2":-0,"10":0.5},{"a\\n\\u00e9\\ud83d\\ude00":"x","b":true}]'
+    with pytest.raises(Revert, match="output 'p' contains NaN"):
+        json_text("p", {1: float("nan")}, np.float32)
+
+
+# --- SPEC's references to Python, checked on random values -----------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_quoting_is_python_repr(text):
+    assert q(text) == repr(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(*INT128), st.integers(-MAX_DECIMALS, MAX_DECIMALS))
+def test_decimal_notation_is_python_decimal(value, decimals):
+    assert dec(value, decimals) == str(Decimal(value).scaleb(-decimals, context=Context(prec=100)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([(np.float16, np.uint16, 16), (np.float32, np.uint32, 32), (np.float64, np.uint64, 64)]),
+       st.data())
+def test_shortest_positional_is_numpy_unique_form(kind, data):
+    dtype, bits_type, bits = kind
+    value = bits_type(data.draw(st.integers(0, 2**bits - 1))).view(dtype)
+    if np.isfinite(value):
+        assert positional(value) == np.format_float_positional(value, unique=True, trim="-")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_json_strings_are_ascii_json(text):
+    assert json_string(text) == json.dumps(text)
+
+
 def test_coverage_report():
     """Runs last in this module: how many fields the vectors' checks compared (printed with -s)."""
     print("\nindependently reproduced:", dict(COVERED), f"of {len(VECTORS)} vectors")
+    print("reason templates met:", dict(sorted(TEMPLATES_MET.items(), key=lambda kv: int(kv[0][1:]))))
     assert COVERED["gas_used"] in (0, len(VECTORS))  # 0 when run alone
