@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 DATA = {
     "solidity": ("*.sol", "examples/*.sol", "package.json", "README.md"),
     "fixtures/contracts": ("*.json",),
-    "fixtures/models": ("*.onnx",),
+    "fixtures/models": ("*.onnx", "llm/*.onnx"),
 }
 
 

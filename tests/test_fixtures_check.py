@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-GENERATORS = ("generate_models.py", "make_vectors.py", "make_preprocessing_vectors.py")
+GENERATORS = ("generate_models.py", "make_vectors.py", "make_preprocessing_vectors.py", "generate_llm.py")
 
 
 def check(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
