@@ -37,9 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_node(commands)
     _add_compile(commands)
     _add_models(commands)
-    commands.add_parser("demo", help="run SolidML example contracts through PIPE on an in-process chain",
-                        description="Start an in-memory node, send a burst of inference transactions through "
-                                    "PIPE and have a second node with no models validate every block.")
+    demo = commands.add_parser("demo", help="run SolidML example contracts through PIPE on an in-process chain",
+                               description="Start an in-memory node, send a burst of inference transactions "
+                                           "through PIPE and have a second node with no models validate every "
+                                           "block.")
+    demo.add_argument("--serve", type=int, nargs="?", const=8545, default=None, metavar="PORT",
+                      help="afterwards keep the node up on 127.0.0.1:PORT (JSON-RPC, WebSocket, the explorer "
+                           "page) until Ctrl-C (PORT default: 8545; default: exit after the demo)")
     bench = commands.add_parser("bench", help="run the benchmark scenarios (from a checkout) and write JSON + plots",
                                 description="Run the benchmark suite of an ogevm checkout.")
     bench.add_argument("--quick", action="store_true", help="small sizes: about 5 minutes on 2 cores")
@@ -142,7 +146,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     if args.command == "demo":
         from ogevm.demo import run_demo
 
-        run_demo(console)
+        run_demo(console, serve_port=args.serve)
     elif args.command == "node":
         from ogevm.node.run import run_node
 

@@ -8,6 +8,7 @@ transactions into blocks, then has a second node with no models validate every b
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from eth.db.atomic import AtomicDB
@@ -18,6 +19,9 @@ from rich.table import Table
 from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelInput, Number, NumberTensor
 from ogevm.fixtures import fixture_contract, fixture_model
 from ogevm.node.node import DevNode, NodeConfig
+from ogevm.node.rpc import RpcMethods
+from ogevm.node.run import serve
+from ogevm.node.server import RpcServer
 from ogevm.pipe.validator import BlockValidator
 from ogevm.precompile.modes import ReplayProvider
 from ogevm.tensors import number_to_decimal
@@ -26,12 +30,22 @@ from ogevm.vm.chain import chain_class, genesis_params, genesis_state
 FOUR = [(15, 1), (-2, 0), (325, 2), (1, 0)]  # 1.5, -2, 3.25, 1
 
 
-def run_demo(console: Console | None = None, burst: int = 12, timeout: float = 300.0) -> dict:
-    """Run the demo and print what happened; return per-tx rows, per-block stats, validation."""
+def run_demo(console: Console | None = None, burst: int = 12, timeout: float = 300.0,
+             serve_port: int | None = None) -> dict:
+    """Run the demo and print what happened; return per-tx rows, per-block stats, validation.
+
+    With ``serve_port`` the node then stays up on that port (JSON-RPC, WebSocket and the
+    explorer page) until interrupted, for a look at what the burst did."""
     console = console or Console()
     node = DevNode(NodeConfig()).start()
     try:
-        return _run(node, console, burst, timeout)
+        outcome = _run(node, console, burst, timeout)
+        if serve_port is not None:
+            server = RpcServer(RpcMethods(node), "127.0.0.1", serve_port)
+            console.print(f"The demo's node stays up: open http://127.0.0.1:{serve_port}/ for the explorer "
+                          "(Ctrl-C stops it)", highlight=False)
+            asyncio.run(serve(server, console))
+        return outcome
     finally:
         node.stop()
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from rich.console import Console
 
-from cli_helpers import rpc, running_node
+from cli_helpers import free_port, rpc, running_node
 from ogevm.cli import build_parser, main
 from ogevm.demo import run_demo
 from ogevm.fixtures import fixture_model
@@ -111,3 +115,28 @@ def test_a_bad_state_file_is_a_clear_error(tmp_path, capsys):
     assert main(["node", "--in-memory", "--sim-workers", "0", "--load-state", str(bad)]) == 1
     assert f"--load-state {bad}" in capsys.readouterr().err
     assert main(["node", "--in-memory", "--sim-workers", "0", "--load-state", str(tmp_path / "none.json")]) == 1
+
+
+def test_demo_serve_keeps_the_node_up_with_the_explorer_until_interrupted(tmp_path):
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-m", "ogevm.cli", "demo", "--serve", str(port)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert demo.poll() is None, demo.stdout.read()
+            try:
+                head = int(rpc(port, "eth_blockNumber"), 16)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo's node never answered"
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+            assert "explorer" in page.read().decode().lower()
+        included = [rpc(port, "eth_getBlockByNumber", hex(n), False)["transactions"] for n in range(head + 1)]
+        assert sum(len(txs) for txs in included) >= 16  # the burst went in before the node was served
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        output = demo.communicate(timeout=60)[0]
+    assert demo.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/" in output

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import signal
-from pathlib import Path
 
 from rich.console import Console
 
@@ -29,12 +28,19 @@ def run_node(args: argparse.Namespace, console: Console) -> None:
         except (OSError, ParamError) as exc:
             node.stop()
             raise OgevmError(f"--load-state {args.load_state}: {exc}") from exc
-    server = RpcServer(RpcMethods(node), args.host, args.port)
-    _banner(node, config, console)
-    asyncio.run(_serve(server, node, console, args.dump_state))
+    try:
+        server = RpcServer(RpcMethods(node), args.host, args.port)
+        _banner(node, config, console)
+        asyncio.run(serve(server, console))
+        if args.dump_state is not None:
+            args.dump_state.write_text(json.dumps(node.dump_state(), indent=2, sort_keys=True))
+            console.print(f"state written to {args.dump_state}", highlight=False)
+    finally:
+        node.stop()
 
 
-async def _serve(server: RpcServer, node: DevNode, console: Console, dump_state: Path | None) -> None:
+async def serve(server: RpcServer, console: Console) -> None:
+    """Serve ``server`` (JSON-RPC, WebSocket, the explorer) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,10 +51,6 @@ async def _serve(server: RpcServer, node: DevNode, console: Console, dump_state:
     await stop.wait()
     console.print("stopping...")
     await server.stop()
-    if dump_state is not None:
-        dump_state.write_text(json.dumps(node.dump_state(), indent=2, sort_keys=True))
-        console.print(f"state written to {dump_state}", highlight=False)
-    node.stop()
 
 
 def _banner(node: DevNode, config: NodeConfig, console: Console) -> None:
