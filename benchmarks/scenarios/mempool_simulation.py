@@ -14,6 +14,11 @@ A simulated transaction is not simulated again, so the entries are marked unsimu
 before every CAPTURE pass. Simulated transactions per second = N / time; the ratio is
 CAPTURE / raw throughput, the median over the rounds (each runs CAPTURE and raw back to
 back) of their ratio.
+
+Simulation workers: the same runs simulated by a ``WorkerSimulator`` of one worker process
+and of two (as ``ogevm node --sim-workers``), back to back in rotating order; each pass gets
+new workers (started and loaded outside the timing), since a worker keeps the runs it
+simulated on the same head. The ratio is two workers' throughput over one's.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from eth.db.atomic import AtomicDB
 from eth.vm.chain_context import ChainContext
 
 from benchmarks.common import (
@@ -41,7 +47,9 @@ from benchmarks.common import (
 )
 from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
-from ogevm.pipe.simulation import SIMULATION_GAS_LIMIT, LocalSimulator
+from ogevm.pipe.simulation import SIMULATION_GAS_LIMIT, LocalSimulator, WorkerSimulator, process_workers
+from ogevm.vm.chain import DevChain
+from ogevm.vm.recording_db import RecordingDB
 
 TITLE = "Mempool simulation: CAPTURE vs raw py-evm"
 SIZES = {
@@ -50,6 +58,7 @@ SIZES = {
     "full": {"model": "heavy", "n": 200, "senders": 10, "repeats": 5},
 }
 SIMULATION_VS_RAW_MIN = 0.8
+TWO_WORKERS_MIN = 1.6
 
 
 def _raw(chain, provider, runs):
@@ -117,6 +126,40 @@ def measure(model_name: str, n: int, senders: int, repeats: int, workers: int, o
             "capture_cpu_s": stats["capture"]["cpu_seconds"], "raw_cpu_s": stats["raw"]["cpu_seconds"]}
 
 
+def measure_workers(model_name: str, n: int, senders: int, repeats: int, on_run=lambda name: None) -> dict[str, Any]:
+    """Throughput of one simulation of the pool's runs by one worker process and by two."""
+    model = MODELS[model_name]
+    store, infos = fixture_store([model_name])
+    db = RecordingDB(AtomicDB())
+    chain, forecast = forecast_chain(store, infos[model_name], bench_accounts(senders),
+                                     DevChain(store, accounts=bench_accounts(senders), db=db))
+    txs = forecast_transactions(chain, forecast, model, n, senders)
+    by_sender: dict[bytes, list] = {}
+    for tx in txs:
+        by_sender.setdefault(tx.sender, []).append(tx)
+    runs = [(run, {}) for run in by_sender.values()]
+    start = process_workers(chain.base_vm_class, chain.chain.chain_id)
+    ready = {count: [WorkerSimulator(chain, db, start, count) for _ in range(repeats)] for count in (1, 2)}
+    # warm every worker (imports, the model's session) on a tx the timed runs do not start with
+    warm = chain.sign(0, b"\x01" * 20, value=1, gas=21_000, nonce=chain.nonce(chain.accounts[0].address))
+    try:
+        for simulator in (s for group in ready.values() for s in group):
+            simulator.simulate([([warm], {})])
+        pending = {count: iter(group) for count, group in ready.items()}
+        stats, last = interleaved_medians({f"{count} worker(s)": (lambda c=count: next(pending[c]).simulate(runs))
+                                           for count in (1, 2)}, repeats,
+                                          on_run=lambda name: on_run(f"simulation workers: {name}"))
+    finally:
+        for simulator in (s for group in ready.values() for s in group):
+            simulator.close()
+    if any(why for outcome in last["2 worker(s)"] for _, why, _ in outcome):
+        raise RuntimeError("a worker rejected a transaction the pool admitted")
+    one, two = stats["1 worker(s)"]["seconds"], stats["2 worker(s)"]["seconds"]
+    pairs = [a / b for a, b in zip(stats["1 worker(s)"]["runs_s"], stats["2 worker(s)"]["runs_s"])]
+    return {"n": n, "senders": senders, "one_worker_tx_s": n / one, "two_workers_tx_s": n / two,
+            "two_vs_one_paired": statistics.median(pairs), "cpus": os.cpu_count()}
+
+
 def _measure_pairs(capture, make_raw, repeats: int, on_run, label: str):
     """Interleaved medians of a CAPTURE pass and raw execution; each raw run gets a fresh VM
     (made outside the timing)."""
@@ -130,16 +173,23 @@ def _measure_pairs(capture, make_raw, repeats: int, on_run, label: str):
 def run(config: dict[str, Any], reporter) -> dict[str, Any]:
     workers = config.get("workers") or os.cpu_count() or 1
     repeats = config["repeats"]
-    reporter.total(2 * repeats + 1)
+    reporter.total(4 * repeats + 1)
     r = measure(config["model"], config["n"], config["senders"], repeats, workers,
                 on_run=lambda name: reporter.step(name))
+    w = measure_workers(config["model"], config["n"], config["senders"], repeats,
+                        on_run=lambda name: reporter.step(name))
     targets = [target("capture_vs_raw", f"CAPTURE simulation >= {SIMULATION_VS_RAW_MIN:g}x raw py-evm throughput "
                                         f"(N={r['n']})", ">=", SIMULATION_VS_RAW_MIN, r["capture_vs_raw_paired"],
                       f"median of back-to-back pairs; medians {r['capture_tx_s']:.1f} vs "
-                      f"{r['raw_tx_s']:.1f} simulated tx/s")]
+                      f"{r['raw_tx_s']:.1f} simulated tx/s"),
+               target("two_workers", f"simulation with 2 worker processes >= {TWO_WORKERS_MIN:g}x one "
+                                     f"(N={w['n']}, {w['senders']} senders, {w['cpus']} CPUs)", ">=",
+                      TWO_WORKERS_MIN, w["two_vs_one_paired"],
+                      f"median of back-to-back pairs; medians {w['two_workers_tx_s']:.1f} vs "
+                      f"{w['one_worker_tx_s']:.1f} simulated tx/s")]
     table = [row("CAPTURE / raw", r["capture_vs_raw_paired"], "x",
                  f"a transaction is simulated once before it is ready: {r['capture_s'] / r['n'] * 1e3:.1f} ms/tx")]
-    result: dict[str, Any] = {"results": r, "targets": targets, "table": table}
+    result: dict[str, Any] = {"results": r, "workers": w, "targets": targets, "table": table}
     if any(t["met"] is False for t in targets):
         reporter.note("profiling the simulation")
         result["profile"] = measure(config["model"], min(config["n"], 60), config["senders"], 1, workers,
