@@ -22,6 +22,7 @@ SCENARIOS = (
     "verification",
     "ray_executor",
     "gas_calibration",
+    "rpc_burst",
 )
 MACHINE_KEYS = ("date", "cpu_count", "cpu_model", "python", "numpy", "onnxruntime", "py-evm", "git_commit")
 TARGET_KEYS = ("key", "target", "op", "threshold", "value", "unit", "met", "status", "context")

@@ -16,4 +16,5 @@ SCENARIOS = (
     "verification",
     "ray_executor",
     "gas_calibration",
+    "rpc_burst",
 )
