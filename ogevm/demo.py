@@ -25,9 +25,12 @@ from ogevm.node.server import RpcServer
 from ogevm.pipe.validator import BlockValidator
 from ogevm.precompile.modes import ReplayProvider
 from ogevm.tensors import number_to_decimal
-from ogevm.vm.chain import chain_class, genesis_params, genesis_state
+from ogevm.vm.chain import DeployedContract, chain_class, genesis_params, genesis_state
+from ogevm.vm.scheduler import TASK_SCHEDULER_ADDRESS, TaskStatus, scheduler_interface
 
 FOUR = [(15, 1), (-2, 0), (325, 2), (1, 0)]  # 1.5, -2, 3.25, 1
+_TASK_FIELDS = ("target", "owner", "endTime", "frequency", "nextRun", "runs", "lastRunBlock", "lastStatus", "active",
+                "lastReason")
 
 
 def run_demo(console: Console | None = None, burst: int = 12, timeout: float = 300.0,
@@ -64,10 +67,18 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
             "mixed": chain.deploy(fixture_contract("MixedModes")),
             "dependent": chain.deploy(fixture_contract("DependentInference")),
             "caller": chain.deploy(fixture_contract("InferenceCaller")),
+            "forecaster": chain.deploy(fixture_contract("VolatilityForecaster"), TASK_SCHEDULER_ADDRESS,
+                                       models["linear_regression"].cid, "x", "y", FOUR),
         }
         zkml = chain.circuits is not None
         if zkml:
             circuit = chain.enable_zkml(models["linear_regression"].cid)
+        # last (the blocks mined here keep no bundle): a scheduled task, the forecaster run at
+        # the top of every block for the next hour, its inference through PIPE
+        scheduler = DeployedContract(chain, scheduler_interface(), TASK_SCHEDULER_ADDRESS)
+        chain.send(0, TASK_SCHEDULER_ADDRESS, scheduler.interface.function("registerTask").encode(
+            contracts["forecaster"].address, chain.head.timestamp + 3600, 1))
+        (task_id,) = scheduler.call("taskCount")
     if zkml:
         console.print(f"linear_regression enabled for ZKML: ezkl circuit, logrows {circuit.logrows}, verifying key "
                       f"0x{circuit.vk_hash.hex()[:16]}… registered on chain ([yellow]{circuit.srs}[/yellow])")
@@ -98,6 +109,7 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
     rows = _tx_rows(node, submitted)
     blocks = [b for b in node.block_log if b.number >= first_block]
     _print_tables(console, rows, blocks)
+    task_runs = _print_task(console, node, scheduler, task_id, contracts["forecaster"])
     valid, head_matches = _validate_on_model_free_node(node)
     console.print(f"{len(submitted)} transactions settled {elapsed:.2f} s after the first was sent. A second node with no models "
                   f"validated all {valid} blocks (signatures, attestations, ZKML proofs, bundle roots, replay): "
@@ -105,7 +117,21 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
     console.print("Next: `ogevm node` serves this over JSON-RPC for web3.py/ethers.js (docs/RPC.md); "
                   "docs/SPEC.md has the rules; solidity/ the SolidML sources; benchmarks/ what PIPE buys.")
     return {"rows": rows, "blocks": blocks, "elapsed_s": elapsed, "validated_blocks": valid,
-            "same_state_root": head_matches}
+            "same_state_root": head_matches, "task_runs": task_runs}
+
+
+def _print_task(console: Console, node: DevNode, scheduler: DeployedContract, task_id: int,
+                forecaster: DeployedContract) -> int:
+    """Print what the scheduled task did; return how many predictions it stored."""
+    with node.lock:
+        task = dict(zip(_TASK_FIELDS, scheduler.call("getTask", task_id)[0]))
+        (value, decimals), (runs,) = forecaster.call("latestPrediction"), forecaster.call("runs")
+    status = TaskStatus(task["lastStatus"]).name.lower()
+    console.print(f"Scheduled task {task_id} (VolatilityForecaster.run, a system call at the top of each block, its "
+                  f"inference through PIPE): ran in {task['runs']} blocks, {runs} predictions stored, last "
+                  f"{status}{': ' + task['lastReason'] if task['lastReason'] else ''}, latest prediction "
+                  f"{number_to_decimal(Number(value, decimals))}", highlight=False)
+    return runs
 
 
 def _burst(burst: int, contracts: dict, models: dict, zkml: bool) -> list[tuple]:

@@ -11,6 +11,7 @@ in the dtype the model produced (float32 values use float32's shortest form), wr
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Context, Decimal
 from fractions import Fraction
@@ -76,7 +77,9 @@ def number_tensor_to_array(tensor: NumberTensor, dtype: np.dtype) -> np.ndarray:
     """
     shape = tuple(tensor.shape)
     check_shape(tensor.name, shape, len(tensor.values))
-    convert = _float_converter(dtype) if dtype.kind == "f" else _integer_converter(dtype)
+    if dtype.kind == "f":
+        return _floats(tensor.name, tensor.values, dtype).reshape(shape)
+    convert = _integer_converter(dtype)
     flat = [convert(tensor.name, number) for number in tensor.values]
     return np.array(flat, dtype=dtype).reshape(shape)
 
@@ -100,17 +103,19 @@ def array_to_number_tensor(name: str, array: np.ndarray) -> NumberTensor:
         )
     flat = array.reshape(-1)
     if array.dtype.kind == "f":
-        if not np.all(np.isfinite(flat)):
-            bad = "NaN" if np.any(np.isnan(flat)) else "infinity"
+        # in Python: a numpy reduction costs more than a small model's whole output here
+        items = flat.tolist()
+        if not all(map(math.isfinite, items)):
+            bad = "NaN" if any(map(math.isnan, items)) else "infinity"
             raise InvalidOutput(f"output {name!r} contains {bad}")
         values = tuple(_float_to_number(name, x) for x in flat)
     elif array.dtype.kind in "iub":
-        values = tuple(Number(int(x), 0) for x in flat)
+        values = tuple(Number(int(x), 0) for x in flat.tolist())
         for number in values:
             _check_int128(name, number.value)
     else:
         raise InvalidOutput(f"output {name!r} has unsupported dtype {array.dtype}")
-    return NumberTensor(name, values, tuple(int(d) for d in array.shape))
+    return NumberTensor(name, values, array.shape)
 
 
 def array_to_exact_number_tensor(name: str, array: np.ndarray) -> NumberTensor:
@@ -179,6 +184,46 @@ def _exact(name: str, number: Number) -> Fraction:
     return Fraction(value) * Fraction(10) ** -decimals
 
 
+#: ``|value| < 2**53`` and ``0 <= decimals <= 22``: both ``value`` and ``10**decimals`` are
+#: exact float64 numbers, so one IEEE division rounds ``value * 10**-decimals`` correctly,
+#: as the exact path's parser does. Such a quotient is 0 or in float32's normal range.
+_FAST_VALUE_BOUND = 2**53
+_POWERS_OF_TEN = tuple(10.0**k for k in range(min(22, MAX_ABS_DECIMALS) + 1))
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _floats(name: str, numbers: tuple[Number, ...], dtype: np.dtype) -> np.ndarray:
+    """Numbers rounded once into ``dtype``: by one division where that is provably exact
+    (see ``_FAST_VALUE_BOUND``), on the exact path for every other element and for
+    float32 targets whose float64 quotient lies on a float32 midpoint (double rounding)."""
+    convert = _float_converter(dtype)
+    if dtype != _FLOAT32 and dtype != _FLOAT64:
+        return np.array([convert(name, number) for number in numbers], dtype=dtype)
+    to_float32 = dtype == _FLOAT32
+    wide, slow = [], []
+    for i, (value, decimals) in enumerate(numbers):
+        if (type(value) is int and type(decimals) is int and -_FAST_VALUE_BOUND < value < _FAST_VALUE_BOUND
+                and 0 <= decimals < len(_POWERS_OF_TEN)):
+            quotient = value / _POWERS_OF_TEN[decimals]
+            if not (to_float32 and _on_float32_midpoint(quotient)):
+                wide.append(quotient)
+                continue
+        wide.append(0.0)
+        slow.append(i)
+    array = np.array(wide, dtype=dtype)  # IEEE round to nearest even, as ``scalar(wide)`` is
+    for i in slow:
+        array[i] = convert(name, numbers[i])
+    return array
+
+
+def _on_float32_midpoint(x: float) -> bool:
+    """Whether ``x`` (zero or in float32's normal range) lies halfway between two float32
+    values: it needs exactly 25 significant bits (float32 has 24)."""
+    scaled = math.frexp(x)[0] * 2.0**25  # exact: a power-of-two scaling
+    return scaled.is_integer() and int(scaled) % 2 == 1
+
+
+@functools.cache
 def _float_converter(dtype: np.dtype):
     limit = float(np.finfo(dtype).max)
     # round to nearest overflows only from the maximum plus half a unit in the last place

@@ -28,7 +28,8 @@ def test_demo_settles_every_transaction_and_validates_every_block():
     assert report["same_state_root"] and report["validated_blocks"] >= len(report["blocks"])
     nan_row = report["rows"][-1]
     assert "contains NaN" in nan_row["output"]
-    assert sum(b.records for b in report["blocks"]) == len(statuses) + 2  # two calls in two txs
+    assert report["task_runs"] >= 1  # the scheduled forecaster, one inference per block it ran in
+    assert sum(b.records for b in report["blocks"]) == len(statuses) + 2 + report["task_runs"]  # two calls in two txs
 
 
 def test_models_add_and_list_in_a_data_dir(tmp_path, capsys):

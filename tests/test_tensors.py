@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -24,6 +25,7 @@ from ogevm.tensors import (
     number_to_decimal,
     string_tensor_to_array,
 )
+from ogevm.tensors import _float_converter  # the exact element-by-element path
 from ogevm.testing import exact_number, nearest_float, number_value
 
 FAST = settings(max_examples=100, deadline=None)
@@ -181,6 +183,74 @@ def test_exact_float32_numbers_decode_to_the_same_bits(x):
     assert result == x
     if x != 0:
         assert bits(result) == bits(x)
+
+
+# --- the one-division fast path against the exact element-by-element path --------------------
+FAST_BOUND = 2**53
+#: Below 2**53 and at 21 decimals: one float64 division lands on the float32 midpoint
+#: (1 + 3 * 2**-24) * 2**-19, though the value lies just below it, so the tie to even rounds
+#: the wrong way; only the exact path rounds it right (found by search).
+FAST_REGION_DOUBLE_ROUNDING = Number(1907348973873013, 21)
+
+
+@st.composite
+def fast_region_numbers(draw):
+    """Numbers the fast path takes (|value| < 2**53, 0 <= decimals <= 22), many of them on or
+    next to a float32 midpoint; a few outside the region, which mixed tensors must handle."""
+    kind = draw(st.sampled_from(["random", "integer-midpoint", "near-midpoint", "outside"]))
+    decimals = draw(st.integers(0, 22))
+    if kind == "random":
+        return Number(draw(st.integers(-FAST_BOUND + 1, FAST_BOUND - 1)), decimals)
+    if kind == "outside":
+        return Number(draw(st.integers(INT128_MIN, INT128_MAX)), draw(st.integers(-40, 40)))
+    if kind == "integer-midpoint":  # odd 25-bit integers times a power of two are midpoints
+        midpoint = (draw(st.integers(2**23, 2**24 - 1)) * 2 + 1) * 2 ** draw(st.integers(0, 28))
+        value = midpoint * 10**decimals * draw(st.sampled_from([1, -1]))
+        assume(abs(value) < FAST_BOUND)
+        return Number(value, decimals)
+    # a float32 midpoint whose scaled value is just below 2**53, where the one division's
+    # rounding error is about one unit of the value: double rounding is common there
+    x = np.float32(draw(st.integers(2**51, FAST_BOUND - 1)) / 10**decimals)
+    midpoint = (Fraction(float(x)) + Fraction(float(np.nextafter(x, np.float32(np.inf))))) / 2
+    scaled = midpoint * 10**decimals
+    value = scaled.numerator // scaled.denominator + draw(st.integers(-2, 2))
+    assume(abs(value) < FAST_BOUND)
+    return Number(value * draw(st.sampled_from([1, -1])), decimals)
+
+
+def _exact_path(numbers, dtype) -> list[int]:
+    convert = _float_converter(np.dtype(dtype))
+    return [bits(np.asarray(convert("t", number), dtype=dtype)) for number in numbers]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(fast_region_numbers(), min_size=1, max_size=12), st.sampled_from([F32, F64]))
+def test_float_inputs_by_one_division_equal_the_exact_path(numbers, dtype):
+    try:
+        expected = _exact_path(numbers, dtype)
+    except InvalidInput as exc:  # the whole tensor fails with the first bad element's reason
+        with pytest.raises(InvalidInput, match=re.escape(exc.reason)):
+            decode(numbers, dtype)
+        return
+    assert [bits(x) for x in decode(numbers, dtype)] == expected
+
+
+@pytest.mark.parametrize("number,expected", [
+    (Number(16_777_217, 0), 16_777_216.0),  # the midpoint ties to the even neighbour, down
+    (Number(16_777_219, 0), 16_777_220.0),  # and here up
+    (Number(167_772_170, 1), 16_777_216.0),
+    (FAST_REGION_DOUBLE_ROUNDING, float(nearest_float(number_value(FAST_REGION_DOUBLE_ROUNDING)))),
+])
+def test_float32_midpoints_in_the_fast_region(number, expected):
+    result = decode([number, Number(15, 1)], F32)  # a tensor with a plain element beside
+    assert float(result[0]) == expected and result[1] == np.float32(1.5)
+
+
+def test_the_double_rounding_case_really_double_rounds_through_float64():
+    value, decimals = FAST_REGION_DOUBLE_ROUNDING
+    one_division = np.float32(value / 10.0**decimals)
+    assert one_division != nearest_float(number_value(FAST_REGION_DOUBLE_ROUNDING))
+    assert decode_one(FAST_REGION_DOUBLE_ROUNDING) == nearest_float(number_value(FAST_REGION_DOUBLE_ROUNDING))
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,9 @@ the node's own EVM work (simulation, replay) is what the sends compete with.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from benchmarks.common import MODELS, ThreadProfiles, forecast_chain, forecast_t
 from ogevm.fixtures import fixture_model
 from ogevm.node.node import DevNode, NodeConfig
 from ogevm.node.rpc import RpcMethods
-from ogevm.node.server import RpcServer
+from ogevm.node.server import ThreadedServer
 
 TITLE = "eth_sendRawTransaction latency during a burst (JSON-RPC over HTTP)"
 SIZES = {
@@ -63,23 +61,6 @@ print(json.dumps({"times": times, "errors": errors}))
 """
 
 
-class _Served:
-    """``node`` answering JSON-RPC on a free loopback port, from a thread of its own."""
-
-    def __init__(self, node: DevNode, methods: RpcMethods) -> None:
-        self.server = RpcServer(methods, "127.0.0.1", 0)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-rpc", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(30)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-
-
 def measure(n: int, clients: int, profile: bool = False) -> dict[str, Any]:
     model = MODELS["small_mlp"]
     node = DevNode(NodeConfig())
@@ -100,7 +81,7 @@ def measure(n: int, clients: int, profile: bool = False) -> dict[str, Any]:
         for tx in txs:
             batches[senders.index(tx.sender)].append("0x" + tx.encode().hex())
         node.start()
-        served = _Served(node, methods)
+        served = ThreadedServer(methods)
         try:
             start = time.perf_counter()
             done = subprocess.run([sys.executable, "-c", _CLIENT, served.url], input=json.dumps(batches),
@@ -115,7 +96,7 @@ def measure(n: int, clients: int, profile: bool = False) -> dict[str, Any]:
                 time.sleep(0.05)
             settled = time.perf_counter() - start
         finally:
-            served.close()
+            served.stop()
         if states.count("included") != n:
             raise RuntimeError(f"{n - states.count('included')} of {n} txs not included")
         blocks = [b for b in node.block_log if b.number >= first_block]

@@ -12,6 +12,8 @@ The tests check it against ``eth_abi`` on random values.
 
 from __future__ import annotations
 
+import struct
+
 from ogevm.abi.types import (
     JsonScalar,
     ModelInferenceRequest,
@@ -111,13 +113,26 @@ def encode_event(inference_id: str, encoded_request: bytes, output: ModelOutput)
     ``encoded_request`` is ``abi.encode(request)``; the precompile passes its calldata
     after the selector, which is exactly that because only the canonical layout decodes.
     """
-    return _dynamic_tuple([None, None, None],
-                          [_string(inference_id), encoded_request[WORD:], _output_body(output)])
+    return _event(inference_id, encoded_request, _output_body(output))
+
+
+def encode_output_and_event(inference_id: str, encoded_request: bytes,
+                            output: ModelOutput) -> tuple[bytes, bytes]:
+    """``(encode_output(output), encode_event(...))``, encoding the output once."""
+    body = _output_body(output)
+    return _uint(WORD) + body, _event(inference_id, encoded_request, body)
+
+
+def _event(inference_id: str, encoded_request: bytes, output_body: bytes) -> bytes:
+    return _dynamic_tuple([None, None, None], [_string(inference_id), encoded_request[WORD:], output_body])
 
 
 # --- decoding --------------------------------------------------------------------------
 class _Reader:
-    """Canonical-layout reader: ``expect_tail`` checks each offset against the cursor."""
+    """Canonical-layout reader: :meth:`fields` checks each offset against the cursor.
+
+    Readers take a position and return ``(value, end)``, so one pass reads each byte once.
+    """
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -131,14 +146,6 @@ class _Reader:
         value = self.word(pos)
         if value >> bits:
             raise LayoutError(f"value does not fit uint{bits}")
-        return value
-
-    def int128(self, pos: int) -> int:
-        value = self.word(pos)
-        if value >= 2**255:
-            value -= 2**256
-        if not _INT128_MIN <= value <= _INT128_MAX:
-            raise LayoutError("value does not fit int128")
         return value
 
     def count(self, pos: int, element_size: int) -> int:
@@ -164,54 +171,88 @@ class _Reader:
         except UnicodeDecodeError as exc:
             raise LayoutError("string is not UTF-8") from exc
 
-    def tuple(self, pos: int, members: list) -> tuple[list, int]:
-        """``members``: ("static", reader) or ("dynamic", reader); readers return (value, end)."""
+    def fields(self, pos: int, members: tuple) -> tuple[list, int]:
+        """A tuple's fields in order. A member is a reader (a dynamic field: its head must
+        be the offset of the cursor) or an int ``bits`` (a static ``uint<bits>`` head)."""
         values, tail = [], pos + WORD * len(members)
-        for i, (kind, read) in enumerate(members):
-            head = pos + WORD * i
-            if kind == "static":
-                values.append(read(head))
+        for head, member in zip(range(pos, tail, WORD), members):
+            if type(member) is int:
+                values.append(self.uint(head, member))
                 continue
             if self.word(head) != tail - pos:
                 raise LayoutError("offset is not canonical")
-            value, tail = read(tail)
+            value, tail = member(tail)
             values.append(value)
         return values, tail
 
-    def array(self, pos: int, read) -> tuple[list, int]:
-        n = self.count(pos, WORD)
-        values, end = self.tuple(pos + WORD, [("dynamic", read)] * n)
-        return values, end
+    def array(self, pos: int, read) -> tuple[tuple, int]:
+        values, end = self.fields(pos + WORD, (read,) * self.count(pos, WORD))
+        return tuple(values), end
 
     def numbers(self, pos: int) -> tuple[tuple[Number, ...], int]:
-        n = self.count(pos, 2 * WORD)
-        start = pos + WORD
-        values = tuple(Number(self.int128(start + 64 * i), self.int128(start + 64 * i + WORD)) for i in range(n))
-        return values, start + 64 * n
+        n = self.count(pos, 2 * WORD)  # so every word below is inside the data
+        start, end = pos + WORD, pos + WORD + 2 * WORD * n
+        parts = struct.unpack_from(f">{8 * n}q", self.data, start)  # each word as four int64
+        low = parts[3::4]
+        if parts[0::4] == parts[1::4] == parts[2::4] == tuple([x >> 63 for x in low]):
+            # every word sign-extends its low eight bytes: all are int64 values (so int128)
+            return tuple(map(Number, low[0::2], low[1::2])), end
+        return self._wide_numbers(start, n), end
+
+    def _wide_numbers(self, start: int, n: int) -> tuple[Number, ...]:
+        data, values = self.data, []
+        for at in range(start, start + 2 * WORD * n, 2 * WORD):
+            value = int.from_bytes(data[at:at + WORD], "big", signed=True)
+            decimals = int.from_bytes(data[at + WORD:at + 2 * WORD], "big", signed=True)
+            if not (_INT128_MIN <= value <= _INT128_MAX and _INT128_MIN <= decimals <= _INT128_MAX):
+                raise LayoutError("value does not fit int128")
+            values.append(Number(value, decimals))
+        return tuple(values)
 
     def uint32s(self, pos: int) -> tuple[tuple[int, ...], int]:
         n = self.count(pos, WORD)
-        start = pos + WORD
-        return tuple(self.uint(start + WORD * i, 32) for i in range(n)), start + WORD * n
+        start, data = pos + WORD, self.data
+        values = tuple(int.from_bytes(data[at:at + WORD], "big") for at in range(start, start + WORD * n, WORD))
+        if any(value >> 32 for value in values):
+            raise LayoutError("value does not fit uint32")
+        return values, start + WORD * n
+
+    def strings(self, pos: int) -> tuple[tuple[str, ...], int]:
+        return self.array(pos, self.string)
 
     def number_tensor(self, pos: int) -> tuple[NumberTensor, int]:
-        (name, values, shape), end = self.tuple(
-            pos, [("dynamic", self.string), ("dynamic", self.numbers), ("dynamic", self.uint32s)])
+        (name, values, shape), end = self.fields(pos, (self.string, self.numbers, self.uint32s))
         return NumberTensor(name, values, shape), end
 
     def string_tensor(self, pos: int) -> tuple[StringTensor, int]:
-        (name, values), end = self.tuple(pos, [("dynamic", self.string),
-                                                ("dynamic", lambda p: self.array(p, self.string))])
-        return StringTensor(name, tuple(values)), end
+        (name, values), end = self.fields(pos, (self.string, self.strings))
+        return StringTensor(name, values), end
 
     def json_scalar(self, pos: int) -> tuple[JsonScalar, int]:
-        (name, value), end = self.tuple(pos, [("dynamic", self.string), ("dynamic", self.string)])
+        (name, value), end = self.fields(pos, (self.string, self.string))
         return JsonScalar(name, value), end
 
+    def number_tensors(self, pos: int) -> tuple[tuple[NumberTensor, ...], int]:
+        return self.array(pos, self.number_tensor)
+
+    def string_tensors(self, pos: int) -> tuple[tuple[StringTensor, ...], int]:
+        return self.array(pos, self.string_tensor)
+
+    def json_scalars(self, pos: int) -> tuple[tuple[JsonScalar, ...], int]:
+        return self.array(pos, self.json_scalar)
+
     def model_input(self, pos: int) -> tuple[ModelInput, int]:
-        (numbers, strings), end = self.tuple(pos, [("dynamic", lambda p: self.array(p, self.number_tensor)),
-                                                   ("dynamic", lambda p: self.array(p, self.string_tensor))])
-        return ModelInput(tuple(numbers), tuple(strings)), end
+        (numbers, strings), end = self.fields(pos, (self.number_tensors, self.string_tensors))
+        return ModelInput(numbers, strings), end
+
+    def request(self, pos: int) -> tuple[tuple[int, str, ModelInput], int]:
+        (mode, cid, model_input), end = self.fields(pos, (8, self.string, self.model_input))
+        return (mode, cid, model_input), end
+
+    def output(self, pos: int) -> tuple[ModelOutput, int]:
+        (numbers, strings, jsons, flag), end = self.fields(
+            pos, (self.number_tensors, self.string_tensors, self.json_scalars, 1))
+        return ModelOutput(numbers, strings, jsons, bool(flag)), end
 
     def top(self, read) -> object:
         """A single dynamic value encoded on its own: offset word 32, the value, nothing after."""
@@ -229,21 +270,10 @@ def decode_request(data: bytes) -> tuple[int, str, ModelInput]:
     Raises :class:`LayoutError` for anything but the canonical encoding.
     """
     reader = _Reader(bytes(data))
-    (mode, cid, model_input) = reader.top(lambda pos: reader.tuple(pos, [
-        ("static", lambda p: reader.uint(p, 8)), ("dynamic", reader.string), ("dynamic", reader.model_input)]))
-    return mode, cid, model_input
+    return reader.top(reader.request)
 
 
 def decode_output(data: bytes) -> ModelOutput:
     """Inverse of :func:`encode_output`. Raises :class:`LayoutError`."""
     reader = _Reader(bytes(data))
-
-    def output(pos: int):
-        (numbers, strings, jsons, flag), end = reader.tuple(pos, [
-            ("dynamic", lambda p: reader.array(p, reader.number_tensor)),
-            ("dynamic", lambda p: reader.array(p, reader.string_tensor)),
-            ("dynamic", lambda p: reader.array(p, reader.json_scalar)),
-            ("static", lambda p: reader.uint(p, 1))])
-        return ModelOutput(tuple(numbers), tuple(strings), tuple(jsons), bool(flag)), end
-
-    return reader.top(output)
+    return reader.top(reader.output)

@@ -1,9 +1,9 @@
 """The PIPE explorer: static files the dev node serves beside its JSON-RPC endpoint.
 
 The page needs no build step and makes no external request: it reads the node it came from
-over JSON-RPC, so any node that serves these files has one. It polls (``source.js``: only what
-changed, every 500 ms); its views only see the events of that source, so a source fed by the
-node's WebSocket subscriptions can replace it.
+over JSON-RPC, so any node that serves these files has one. It follows the node's WebSocket
+subscriptions (``stream.js``), or polls it (``source.js``: only what changed, every 500 ms) when
+the WebSocket is refused or ``?poll`` asks; the views only see the events of the source at work.
 """
 
 from __future__ import annotations

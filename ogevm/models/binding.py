@@ -154,11 +154,11 @@ def _bind(spec: TensorSpec, tensor) -> np.ndarray:
 
 
 def _check_dims(spec: TensorSpec, shape: tuple[int, ...]) -> None:
-    expected = [d if isinstance(d, int) else "?" for d in spec.shape]
     fits = len(shape) == len(spec.shape) and all(
         not isinstance(d, int) or d == s for d, s in zip(spec.shape, shape)
     )
     if not fits:
+        expected = [d if isinstance(d, int) else "?" for d in spec.shape]
         raise InvalidInput(f"input {spec.name!r} has shape {list(shape)}; the model expects {expected}")
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -77,8 +77,11 @@ class ModelRuntime:
         options = ort.RunOptions()
         try:
             session = self.session(info.cid)
-            with _WATCHDOG.watching(options, budget):
+            run_id = _WATCHDOG.start(options, budget)
+            try:
                 return session.run(None, dict(feeds), options)
+            finally:
+                _WATCHDOG.finish(run_id)
         except Exception as exc:  # onnxruntime's own exception types are not exported
             if options.terminate:
                 raise ModelExecutionError(
@@ -101,18 +104,23 @@ class _Watchdog:
 
     onnxruntime checks the flag between nodes, so a stopped run ends at the next node.
     Cheaper than a timer thread per run, which would cost more than a small model's run.
+    The thread sleeps until the earliest deadline of a run still going (``_wake_at``) and is
+    woken only by a run due earlier, so back-to-back short runs do not wake it per run.
     """
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
+        self._condition = threading.Condition(threading.Lock())
         self._deadlines: list[tuple[float, int]] = []
         self._running: dict[int, ort.RunOptions] = {}
         self._ids = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wake_at = math.inf
 
-    @contextmanager
-    def watching(self, options: ort.RunOptions, seconds: float) -> Iterator[None]:
-        """Terminate the run using ``options`` if it is still running after ``seconds``."""
+    def start(self, options: ort.RunOptions, seconds: float) -> int:
+        """Terminate the run using ``options`` if it has not finished after ``seconds``.
+
+        Returns the id to :meth:`finish` the run with (two plain calls per run: a context
+        manager costs more than that on the precompile's path)."""
         run_id = next(self._ids)
         deadline = time.monotonic() + seconds
         with self._condition:
@@ -121,32 +129,32 @@ class _Watchdog:
                 self._thread.start()
             self._running[run_id] = options
             heapq.heappush(self._deadlines, (deadline, run_id))
-            if self._deadlines[0][1] == run_id:
+            if deadline < self._wake_at:
                 self._condition.notify()
-        try:
-            yield
-        finally:
-            with self._condition:
-                del self._running[run_id]
-                if len(self._deadlines) > 2 * len(self._running) + 64:  # drop finished runs
-                    self._deadlines = [(d, i) for d, i in self._deadlines if i in self._running]
-                    heapq.heapify(self._deadlines)
+        return run_id
+
+    def finish(self, run_id: int) -> None:
+        """The run :meth:`start` returned ``run_id`` for has ended."""
+        with self._condition:
+            del self._running[run_id]
+            if len(self._deadlines) > 2 * len(self._running) + 64:  # drop finished runs
+                self._deadlines = [(d, i) for d, i in self._deadlines if i in self._running]
+                heapq.heapify(self._deadlines)
 
     def _watch(self) -> None:
         with self._condition:
             while True:
-                if not self._deadlines:
-                    self._condition.wait()
-                    continue
-                deadline, run_id = self._deadlines[0]
                 now = time.monotonic()
-                if deadline > now:
-                    self._condition.wait(deadline - now)
-                    continue
-                heapq.heappop(self._deadlines)
-                options = self._running.get(run_id)
-                if options is not None:
-                    options.terminate = True
+                while self._deadlines:  # drop finished runs, stop those past their deadline
+                    deadline, run_id = self._deadlines[0]
+                    options = self._running.get(run_id)
+                    if options is not None and deadline > now:
+                        break
+                    heapq.heappop(self._deadlines)
+                    if options is not None:
+                        options.terminate = True
+                self._wake_at = self._deadlines[0][0] if self._deadlines else math.inf
+                self._condition.wait(self._wake_at - now if self._deadlines else None)
 
 
 _WATCHDOG = _Watchdog()

@@ -43,6 +43,7 @@ from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.chain import DevChain
 from ogevm.vm.forks import InferencePragueVM
 from ogevm.vm.recording_db import RecordingDB
+from ogevm.vm.tracing import revert_reason
 
 log = logging.getLogger("ogevm.node")
 
@@ -121,8 +122,9 @@ class DevNode:
         except Exception:
             self._close_db()
             raise
-        executor = InferenceExecutor(backend, models)
-        self.pipeline = Pipeline(self.chain, executor=executor, simulator=simulator, chain_lock=chain_lock)
+        executor = InferenceExecutor(backend, models, mocks=self.chain.mocks)
+        self.pipeline = Pipeline(self.chain, executor=executor, simulator=simulator, chain_lock=chain_lock,
+                                 next_timestamp=lambda parent: self.clock.next_block(parent))
         self.lock = threading.RLock()
         self._wake = threading.Event()
         self.pipeline.on_progress = self._wake.set
@@ -187,9 +189,8 @@ class DevNode:
     def send_transaction(self, tx: SignedTransactionAPI) -> bytes:
         """Admit ``tx`` (decoded, or made by this node) and persist it before answering.
         Raises :class:`TransactionRejected` with the reason."""
-        with self.pipeline.pool.lock:  # stored before the producer can finish it
-            tx_hash = self.pipeline.submit(tx)
-            self.storage.put_pooled(tx_hash, tx.encode())
+        # admission runs outside the pool's lock; the tx is stored before the producer can see it
+        tx_hash = self.pipeline.submit(tx, on_admit=lambda entry: self.storage.put_pooled(entry.hash, tx.encode()))
         self._wake.set()
         return tx_hash
 
@@ -269,6 +270,9 @@ class DevNode:
         if built.block is None:
             return built
         self.clock.sealed(built.block.header.timestamp)
+        for tx, computation in zip(built.block.transactions, built.computations):
+            if computation.is_error:  # receipts keep no return data: keep the reason now
+                self.storage.put_revert_reason(tx.hash, revert_reason(computation))
         elapsed = time.perf_counter() - start
         run_seconds = self.pipeline.executor.run_seconds
         saved = sum(run_seconds.pop(record.request_id, 0.0) for record in built.records)

@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -254,6 +255,30 @@ class RpcServer:
             return None  # a notification
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
+
+class ThreadedServer:
+    """An :class:`RpcServer` running on an event loop of its own, in a daemon thread: for
+    programs without an event loop (tests, benchmarks, a node embedded in a script).
+    ``url`` / ``ws_url`` answer once the constructor returns; :meth:`stop` closes it."""
+
+    def __init__(self, methods: RpcMethods, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = RpcServer(methods, host, port, **options)
+        try:
+            self.loop.run_until_complete(self.server.start())
+        except BaseException:
+            self.loop.close()
+            raise
+        self._thread = threading.Thread(target=self.loop.run_forever, name="ogevm-rpc-loop", daemon=True)
+        self._thread.start()
+        self.url = f"http://{host}:{self.server.port}/"
+        self.ws_url = f"ws://{host}:{self.server.port}/"
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+        self.loop.close()
 
 def _check_content_type(request: web.Request) -> None:
     """JSON or no Content-Type at all (as geth accepts); anything else is HTTP 415."""

@@ -7,6 +7,8 @@ directory holds the whole node and a write is as durable as a block write:
   the root the block's ``extra_data`` holds (so it is written before the block is);
 * ``ogevm:pool:<tx hash>`` -> the raw transaction, from acceptance until it finishes;
 * ``ogevm:status:<tx hash>`` -> JSON ``{state, reason, block}`` of a finished tx;
+* ``ogevm:revert:<tx hash>`` -> UTF-8 revert reason of an included tx that reverted, written
+  when its block is built (receipts keep no return data, the builder's computations do);
 * ``ogevm:preimage:<keccak>`` -> an address or storage slot of the state tries, written by
   the node's VM (:mod:`ogevm.node.preimages`).
 """
@@ -21,11 +23,11 @@ from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
 
 from ogevm.pipe.bundle import InferenceRecord, bundle_root
 
-_BUNDLE, _POOL, _STATUS = b"ogevm:bundle:", b"ogevm:pool:", b"ogevm:status:"
+_BUNDLE, _POOL, _STATUS, _REVERT = b"ogevm:bundle:", b"ogevm:pool:", b"ogevm:status:", b"ogevm:revert:"
 
 
 class NodeStorage:
-    """Bundles, pooled transactions and finished statuses in the node's database."""
+    """Bundles, pooled transactions, finished statuses and revert reasons in the node's database."""
 
     def __init__(self, db: AtomicDatabaseAPI) -> None:
         self.db = db
@@ -55,10 +57,21 @@ class NodeStorage:
             if _POOL + tx_hash in batch:
                 del batch[_POOL + tx_hash]
 
+    def put_revert_reason(self, tx_hash: bytes, reason: str) -> None:
+        self.db[_REVERT + tx_hash] = reason.encode()
+
+    def revert_reason(self, tx_hash: bytes) -> str | None:
+        """Why the included ``tx_hash`` reverted; None if it did not (or is not included)."""
+        try:
+            return self.db[_REVERT + tx_hash].decode()
+        except KeyError:
+            return None
+
     def forget(self, tx_hash: bytes) -> None:
-        """Drop the pooled copy and the status of ``tx_hash`` (``evm_revert`` undid it)."""
+        """Drop the pooled copy, the status and the revert reason of ``tx_hash``
+        (``evm_revert`` undid it)."""
         with self.db.atomic_batch() as batch:
-            for key in (_POOL + tx_hash, _STATUS + tx_hash):
+            for key in (_POOL + tx_hash, _STATUS + tx_hash, _REVERT + tx_hash):
                 if key in batch:
                     del batch[key]
 

@@ -31,6 +31,9 @@ Responsibilities, one module each:
   default, or Ray actors (``ray_backend``) on several machines.
 * ``worker`` – one inference node: runs a job, isolates failures as committed error
   results, signs every result with its own keys (node key, enclave, ZKML proof).
+* ``scheduler`` – the next block's scheduled tasks (system calls the inference forks run at
+  the top of a block, ``ogevm.vm.scheduler``): simulated and inferred ahead of the block,
+  like any transaction's requests.
 * ``ordering`` – best transactions first: effective tip, then arrival, nonces in order.
 * ``builder`` – replays ready txs with their results under snapshots; a divergence
   (a request without a matching result) rolls the tx back and defers it with the

@@ -4,6 +4,10 @@ No model runs here. Each transaction is replayed in REPLAY mode under a snapshot
 that asks for a result it does not have (a *divergence*: earlier transactions in the
 block changed what it computes) is rolled back and handed back for re-simulation,
 together with the later transactions of its sender, which depend on it.
+
+The block's scheduled calls run first, in its pre-processing, with the results the
+pipeline requested for them ahead of time (:mod:`ogevm.pipe.scheduler`); their records
+open the bundle.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from ogevm.models.store import ModelInfo
 from ogevm.pipe.bundle import InferenceRecord, bundle_root
 from ogevm.pipe.mempool import PoolEntry
 from ogevm.pipe.ordering import best_transactions
+from ogevm.pipe.scheduler import scheduled_records
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.records import InferenceRequest
+from ogevm.records import InferenceRequest, RequestId
 from ogevm.vm.blocks import PendingBlock
+from ogevm.vm.scheduler import TaskRun
 
 
 @dataclass
@@ -31,6 +37,7 @@ class BuiltBlock:
     ``receipts`` and ``computations`` are aligned with ``block.transactions``. ``block`` is
     None when the build was asked not to seal an empty block and nothing was included.
     ``divergent`` holds, for each deferred tx, the request its replay had no result for.
+    ``scheduled`` lists the block's scheduled calls and their outcomes.
     """
 
     block: BlockAPI | None
@@ -41,6 +48,7 @@ class BuiltBlock:
     deferred: dict[bytes, str] = field(default_factory=dict)
     invalid: dict[bytes, str] = field(default_factory=dict)
     divergent: dict[bytes, InferenceRequest] = field(default_factory=dict)
+    scheduled: tuple[TaskRun, ...] = ()
 
 
 class BlockBuilder:
@@ -53,7 +61,7 @@ class BlockBuilder:
 
     def build(self, candidates: Sequence[PoolEntry], timestamp: int | None = None,
               before_seal: Callable[[list[InferenceRecord]], None] | None = None,
-              seal_empty: bool = True) -> BuiltBlock:
+              seal_empty: bool = True, scheduled: Mapping[RequestId, InferenceRecord] = {}) -> BuiltBlock:
         """Replay ``candidates`` (ready entries) into a new canonical block.
 
         ``before_seal(records)`` runs before the block is persisted (a node stores the
@@ -64,12 +72,18 @@ class BlockBuilder:
         Returns the block and its records; entries that diverged are in ``deferred``,
         entries that cannot be included at all in ``invalid``, with reasons. Entries of a
         sender after a deferred, invalid or non-fitting one wait for a later block.
+
+        ``scheduled`` holds the results computed for the block's scheduled calls; a call
+        that needs one it lacks is deferred by the VM (see :mod:`ogevm.vm.scheduler`).
         """
-        results = {rid: record.result for entry in candidates for rid, record in entry.records.items()}
+        results = {rid: record.result for rid, record in scheduled.items()}
+        results.update((rid, record.result) for entry in candidates for rid, record in entry.records.items())
         provider = ReplayProvider(self.catalogue, results)
         pending = PendingBlock(self.chain, self.vm_class.with_provider(provider), timestamp=timestamp)
+        runs = pending.vm.scheduled_runs
         base_fee = pending.header.base_fee_per_gas
-        included, records, deferred, invalid, blocked = [], [], {}, {}, set()
+        included, deferred, invalid, blocked = [], {}, {}, set()
+        records = scheduled_records(runs, provider, scheduled)
         for entry in best_transactions(candidates, base_fee):
             if entry.sender in blocked:
                 continue
@@ -89,11 +103,11 @@ class BlockBuilder:
                 continue
             included.append(entry)
             records.extend(entry.records[request.id] for request in provider.used.get(entry.hash, ()))
+        divergent = {tx_hash: request for tx_hash, request in provider.divergent.items() if tx_hash in deferred}
         if not included and not seal_empty:
-            return BuiltBlock(None, [], included=included, deferred=deferred, invalid=invalid,
-                              divergent=dict(provider.divergent))
+            return BuiltBlock(None, [], included=included, deferred=deferred, invalid=invalid, divergent=divergent)
         if before_seal is not None:
             before_seal(records)
         block = pending.seal(extra_data=bundle_root(records))
         return BuiltBlock(block, records, pending.receipts, pending.computations, included, deferred, invalid,
-                          dict(provider.divergent))
+                          divergent, runs)

@@ -22,7 +22,9 @@ from ogevm.errors import ExecutorUnavailable
 from ogevm.models.batching import feed_rows, stackable_rows
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo
+from ogevm.precompile.mocks import InferenceMocks
 from ogevm.pipe.bundle import InferenceRecord
+from ogevm.pipe.mocks import mock_record
 from ogevm.pipe.worker import InferenceWorker, Job, JobOutcome, WorkerIdentity
 from ogevm.records import InferenceRequest
 from ogevm.verify.tee import SimulatedEnclave
@@ -61,15 +63,17 @@ class InferenceExecutor:
     caps the rows in one stacked run, and a batch is split so that every worker of the backend
     gets a share (stacking a heavy model's requests onto one worker would leave the others
     idle); ``batching=False`` runs every request on its own (the baseline the benchmark
-    compares with).
+    compares with). Requests that ``mocks`` covers are not run: their records are the mocked
+    results, signed by the mock key (:mod:`ogevm.pipe.mocks`).
     """
 
     def __init__(self, backend: ExecutorBackend, models: Mapping[str, ModelInfo],
-                 batching: bool = True, max_batch: int = 64) -> None:
+                 batching: bool = True, max_batch: int = 64, mocks: InferenceMocks | None = None) -> None:
         self.backend = backend
         self.models = models
         self.batching = batching
         self.max_batch = max_batch
+        self.mocks = mocks
         #: Seconds of model time per request (a job's time shared by its requests): what
         #: running the request inside block building would have cost.
         self.run_seconds: dict = {}
@@ -89,8 +93,26 @@ class InferenceExecutor:
         A job the backend could not run ends in :class:`ExecutorUnavailable` naming its
         requests, never in silence.
         """
+        mocked: list = []
+        if self.mocks:
+            requests, mocked = self._split_mocked(requests)
         jobs = self._plan(requests)
-        return [self._records(job, running) for job, running in zip(jobs, self.backend.submit(jobs))]
+        return mocked + [self._records(job, running) for job, running in zip(jobs, self.backend.submit(jobs))]
+
+    def _split_mocked(self, requests: Sequence[InferenceRequest]) -> tuple[list[InferenceRequest], list[Future]]:
+        """The requests to run, and a settled future of the mocked ones' records."""
+        to_run, records = [], []
+        for request in requests:
+            result = self.mocks.resolve(request)
+            if result is None:
+                to_run.append(request)
+            else:
+                records.append(mock_record(request, result))
+        if not records:
+            return to_run, []
+        done: Future = Future()
+        done.set_result(records)
+        return to_run, [done]
 
     def identities(self) -> list[WorkerIdentity]:
         """The nodes (and enclaves) whose signatures this executor's records carry."""
@@ -165,7 +187,8 @@ class InferenceExecutor:
 
 def local_executor(runtime: ModelRuntime, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
                    workers: int = 2, enclave: SimulatedEnclave | None = None, prover=None,
-                   batching: bool = True, max_batch: int = 64) -> InferenceExecutor:
+                   batching: bool = True, max_batch: int = 64,
+                   mocks: InferenceMocks | None = None) -> InferenceExecutor:
     """An executor on this machine: one node identity, ``workers`` threads."""
     worker = InferenceWorker(runtime, node_key, enclave=enclave, prover=prover)
-    return InferenceExecutor(ThreadPoolBackend(worker, workers), runtime.store, batching, max_batch)
+    return InferenceExecutor(ThreadPoolBackend(worker, workers), runtime.store, batching, max_batch, mocks)

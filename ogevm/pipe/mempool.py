@@ -147,12 +147,15 @@ class TxPool:
         self.transitions = 0
 
     # --- admission ----------------------------------------------------------------
-    def add(self, tx: SignedTransactionAPI, state: StateAPI, base_fee: int) -> bytes:
+    def add(self, tx: SignedTransactionAPI, state: StateAPI, base_fee: int,
+            on_admit: Callable[[PoolEntry], None] | None = None) -> bytes:
         """Accept ``tx`` or raise :class:`TransactionRejected` with the reason.
 
         A tx with the nonce of a queued one replaces it only with both fee caps raised by
         ``REPLACEMENT_BUMP_PERCENT``; a sender may queue at most ``max_queued_per_sender``
-        txs behind a nonce gap; a full pool makes room as :class:`PoolLimits` says.
+        txs behind a nonce gap; a full pool makes room as :class:`PoolLimits` says. The
+        admission rules run before the pool's lock is taken; ``on_admit(entry)`` runs under
+        it, before any other thread can see the entry (a node persists the tx there).
         """
         self.rules.check(tx, state, base_fee)
         with self.lock:
@@ -184,6 +187,8 @@ class TxPool:
             entry = PoolEntry(tx, sender, next(self._arrivals))
             self._by_sender.setdefault(sender, {})[tx.nonce] = entry
             self._by_hash[tx.hash] = entry
+            if on_admit is not None:
+                on_admit(entry)
             self._record(entry)
             return tx.hash
 

@@ -3,6 +3,8 @@
 :meth:`Pipeline.prepare` runs the rounds (simulate with the results known so far,
 execute what is still missing) until every executable transaction is ready or has
 used up its rounds; :meth:`Pipeline.build_block` replays the ready ones into a block.
+Each step also requests the inference of the next block's scheduled calls
+(:mod:`ogevm.pipe.scheduler`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ogevm.pipe.admission import AdmissionRules
 from ogevm.pipe.builder import BlockBuilder, BuiltBlock
 from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TERMINAL, PoolEntry, PoolLimits, TxPool, TxState
+from ogevm.pipe.scheduler import ScheduledInference, wall_clock_next
 from ogevm.pipe.simulation import LocalSimulator
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.chain import DevChain
@@ -57,13 +60,15 @@ class Pipeline:
 
     def __init__(self, chain: DevChain, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,
                  executor: InferenceExecutor | None = None, config: PipeConfig = PipeConfig(),
-                 simulator: Simulator | None = None, chain_lock: threading.Lock | None = None) -> None:
+                 simulator: Simulator | None = None, chain_lock: threading.Lock | None = None,
+                 next_timestamp=wall_clock_next) -> None:
         self.chain = chain
         #: Held while a block is built: whatever else reads this process's chain from another
         #: thread (a simulation in process beside remote ones) holds it too.
         self.chain_lock = chain_lock or threading.Lock()
         self.config = config
-        self.executor = executor or local_executor(chain.runtime, node_key, prover=default_prover(chain))
+        self.executor = executor or local_executor(chain.runtime, node_key, prover=default_prover(chain),
+                                                   mocks=chain.mocks)
         #: Where simulations run: this thread by default (see :mod:`ogevm.pipe.simulation`).
         self.simulator = simulator or LocalSimulator(chain)
         head = chain.head
@@ -82,6 +87,8 @@ class Pipeline:
         self.included_passes = 0
         #: Called (from a worker thread) whenever inference results arrive.
         self.on_progress = None
+        #: The next block's scheduled calls; ``next_timestamp(parent)`` predicts its timestamp.
+        self.scheduled = ScheduledInference(chain, next_timestamp, config.max_rounds)
 
     def register_nodes(self) -> int:
         """Register the executor's nodes and enclaves not in the on-chain registry yet (a
@@ -89,11 +96,12 @@ class Pipeline:
         return register_nodes(self.chain, self.executor.identities())
 
     # --- intake -----------------------------------------------------------------
-    def submit(self, tx: SignedTransactionAPI) -> bytes:
-        """Admit ``tx`` to the pool. Raises TransactionRejected with the reason."""
+    def submit(self, tx: SignedTransactionAPI, on_admit=None) -> bytes:
+        """Admit ``tx`` to the pool (``on_admit``: see :meth:`TxPool.add`). Raises
+        TransactionRejected with the reason."""
         head = self.chain.head
         base_fee = self.chain.base_vm_class.create_header_from_parent(head).base_fee_per_gas
-        return self.pool.add(tx, self.chain.state(), base_fee)
+        return self.pool.add(tx, self.chain.state(), base_fee, on_admit)
 
     # --- rounds -------------------------------------------------------------------
     def advance(self) -> None:
@@ -159,7 +167,7 @@ class Pipeline:
             self._jobs += len(futures)
         for future in futures:
             future.add_done_callback(self._store)
-        return futures
+        return futures + self._request_scheduled()
 
     def prepare(self) -> int:
         """Run the rounds to the end: every executable tx ready, rejected, or out of rounds.
@@ -192,12 +200,38 @@ class Pipeline:
                     entry = self.pool.get(record.request_id.tx_hash)
                     if entry is not None and entry.state not in TERMINAL:
                         entry.records[record.request_id] = record
+        self._job_done(len(records))
+
+    def _job_done(self, executed: int) -> None:
+        """Count a finished job and its executed requests; wake who waits for them."""
         with self._settled:
             self._jobs -= 1
-            self._executed += len(records)
+            self._executed += executed
             self._settled.notify_all()
         if self.on_progress is not None:
             self.on_progress()
+
+    # --- scheduled calls (see ogevm.pipe.scheduler) ------------------------------------
+    def _request_scheduled(self) -> list[Future]:
+        """Start the missing requests of the next block's scheduled calls."""
+        with self.chain_lock:  # never reads the chain mid-build
+            requests = self.scheduled.missing()
+        futures = self.executor.submit(requests) if requests else []
+        with self._settled:
+            self._jobs += len(futures)
+        for future in futures:
+            future.add_done_callback(self._store_scheduled)
+        return futures
+
+    def _store_scheduled(self, future: Future) -> None:
+        try:
+            records = future.result()
+        except ExecutorUnavailable as exc:
+            records = []
+            self.scheduled.release(exc.request_ids)
+        else:
+            self.scheduled.store(records)
+        self._job_done(len(records))
 
     def _release(self, failure: ExecutorUnavailable) -> None:
         """Requests the executor could not run go back to the rounds; the reason shows in
@@ -278,13 +312,15 @@ class Pipeline:
         try:
             with self.chain_lock:
                 built = self.builder.build(candidates, timestamp=timestamp, before_seal=before_seal,
-                                           seal_empty=seal_empty)
+                                           seal_empty=seal_empty, scheduled=self.scheduled.records())
         finally:
             with self.pool.lock:  # one step: a background simulation never sees a half-settled build
                 for entry in candidates:
                     entry.building = False
                 if built is not None:
                     self._settle(built)
+        if built.block is not None:
+            self.scheduled.forget()
         return built
 
     def _settle(self, built: BuiltBlock) -> None:

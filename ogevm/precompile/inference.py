@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from eth.abc import ComputationAPI
 from eth.exceptions import VMError
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
-from ogevm.abi.layout import encode_event
+from ogevm.abi.layout import encode_output_and_event
 from ogevm.abi.codec import (
     MODEL_INFERENCE_EVENT_TOPIC,
     decode_run_model_inference,
-    encode_output,
     encode_revert_reason,
 )
 from ogevm.constants import (
@@ -71,8 +70,8 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
         result = provider.resolve(request)
         if result.error is not None:
             raise InferenceError(result.error)
-        output = encode_output(result.output)
-        event = encode_event(str(request_id), data[4:], result.output)  # calldata is canonical
+        # the calldata after the selector is abi.encode(request): only the canonical layout decodes
+        output, event = encode_output_and_event(str(request_id), data[4:], result.output)
         computation.consume_gas(GAS_EVENT + GAS_EVENT_PER_BYTE * len(event), reason="inference: event")
     except InferenceError as exc:
         _revert(computation, exc.reason)

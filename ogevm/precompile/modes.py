@@ -19,6 +19,7 @@ from ogevm.abi.types import SIMULATION_OUTPUT, InferenceMode
 from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo, ModelStore
+from ogevm.precompile.mocks import InferenceMocks
 from ogevm.records import InferenceRequest, InferenceResult, RequestId
 
 Catalogue = Mapping[str, ModelInfo]
@@ -42,14 +43,20 @@ class InlineProvider(CatalogueProvider):
 
     A ZKML request returns what its proof would prove: the circuit's quantized output,
     from ``circuits`` (``ogevm.verify.zkml.CircuitStore``); no proof is made inline.
+    A request that ``mocks`` (:mod:`ogevm.precompile.mocks`) covers gets its mocked result.
     """
 
-    def __init__(self, store: ModelStore, runtime: ModelRuntime | None = None, circuits=None) -> None:
+    def __init__(self, store: ModelStore, runtime: ModelRuntime | None = None, circuits=None,
+                 mocks: InferenceMocks | None = None) -> None:
         super().__init__(store)
         self.runtime = runtime or ModelRuntime(store)
         self.circuits = circuits
+        self.mocks = mocks
 
     def resolve(self, request: InferenceRequest) -> InferenceResult:
+        mocked = self.mocks.resolve(request) if self.mocks else None
+        if mocked is not None:
+            return mocked
         try:
             info = self.model(request.model_cid)
             if request.call.mode is InferenceMode.ZKML:

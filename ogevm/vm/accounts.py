@@ -64,3 +64,9 @@ def dev_inference_node_key(index: int) -> keys.PrivateKey:
 #: not one of the ten user accounts, so it never takes a nonce a user's pooled tx expects.
 #: Derived from a public label: development chains only.
 DEV_OPERATOR = DevAccount(keys.PrivateKey(keccak(b"ogevm development operator (not secret)")))
+
+#: The development mock key: PIPE signs mocked inference results with it
+#: (:mod:`ogevm.precompile.mocks`). It is never registered, so a validator refuses a block
+#: holding a mocked result unless it is in dev mode (``BlockValidator(accept_mocks=True)``).
+#: Derived from a public label: development chains only.
+DEV_MOCK_KEY = keys.PrivateKey(keccak(b"ogevm development mock inference (not secret)"))

@@ -22,6 +22,7 @@ from eth._utils.address import generate_contract_address
 
 from ogevm.abi.codec import decode_revert_reason
 from ogevm.abi.contract import ContractInterface
+from ogevm.abi.types import ModelOutput
 from ogevm.constants import (
     INFERENCE_REGISTRY_ADDRESS,
     DEV_ACCOUNT_BALANCE,
@@ -34,12 +35,14 @@ from ogevm.fixtures import fixture_contract
 from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.bundle import EMPTY_BUNDLE_ROOT
 from ogevm.models.store import ModelInfo, ModelStore
+from ogevm.precompile.mocks import InferenceMocks, InvalidMock
 from ogevm.precompile.modes import InlineProvider
 from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_OPERATOR, DevAccount
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.calls import execute_call
 from ogevm.verify.registry import RegistryConfig
 from ogevm.vm.forks import InferencePragueVM
+from ogevm.vm.scheduler import TASK_SCHEDULER_ADDRESS, scheduler_genesis_account
 
 DEFAULT_GAS = 10_000_000
 GENESIS_TIMESTAMP = 1_700_000_000
@@ -59,13 +62,15 @@ def genesis_params(gas_limit: int = DEV_BLOCK_GAS_LIMIT) -> dict[str, Any]:
 
 def genesis_state(accounts: Sequence[DevAccount] = DEV_ACCOUNTS,
                   registry: RegistryConfig = RegistryConfig()) -> dict[bytes, dict]:
-    """Each development account with ``DEV_ACCOUNT_BALANCE`` wei, and the node registry."""
+    """Each development account with ``DEV_ACCOUNT_BALANCE`` wei, the node registry and the
+    task scheduler."""
     state = {
         account.address: {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
         for account in accounts
     }
     state[DEV_OPERATOR.address] = {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
     state[INFERENCE_REGISTRY_ADDRESS] = registry.genesis_account()
+    state[TASK_SCHEDULER_ADDRESS] = scheduler_genesis_account()
     return state
 
 
@@ -118,7 +123,9 @@ class DevChain:
         #: ZKML circuits (``ogevm.verify.zkml.CircuitStore``), if this chain serves ZKML.
         self.circuits = circuits
         self.base_vm_class = vm_class
-        self.vm_class = vm_class.with_provider(InlineProvider(self.models, self.runtime, circuits))
+        #: Mocked inference results (:meth:`mock_inference`), for INLINE calls and PIPE alike.
+        self.mocks = InferenceMocks()
+        self.vm_class = vm_class.with_provider(InlineProvider(self.models, self.runtime, circuits, self.mocks))
         self.accounts = tuple(accounts)
         klass = chain_class(self.vm_class)
         db = db if db is not None else AtomicDB()
@@ -147,6 +154,19 @@ class DevChain:
         if not result.success:
             raise TransactionFailed(result.revert_reason, result.return_data)
         return info
+
+    def mock_inference(self, cid: str, output: ModelOutput | None = None, error: str | None = None,
+                       digest: bytes | None = None) -> None:
+        """Make model ``cid`` answer ``output``, or revert with ``error``, for the request whose
+        calldata digest is ``digest`` (any request if None), until :meth:`clear_mocks`.
+        Raises :class:`~ogevm.precompile.mocks.InvalidMock` for an unknown model or a bad mock."""
+        if cid not in self.models:
+            raise InvalidMock(f"unknown model CID {cid!r}: add the model first")
+        self.mocks.set(cid, output, error, digest)
+
+    def clear_mocks(self, cid: str | None = None) -> int:
+        """Remove the mocks of ``cid`` (all if None); returns how many were removed."""
+        return self.mocks.clear(cid)
 
     # --- state --------------------------------------------------------------------
     @property

@@ -1,10 +1,12 @@
 """Inference forks of py-evm: Cancun and Prague with the precompiles at ``0x…F4``, ``0x…F5``
-and ``0x…F6``.
+and ``0x…F6``, and the scheduled tasks at the top of each block.
 
 :func:`with_inference` derives a fork from any py-evm VM by adding to its inherited
 precompile table (as each py-evm fork does) and by giving each transaction a context
 that knows the transaction hash and counts inference calls. The results provider is
-a class attribute of the state, set with ``configure``: :meth:`with_provider`.
+a class attribute of the state, set with ``configure``: :meth:`with_provider`. Block
+pre-processing, which both block building and py-evm's ``import_block`` run, ends with
+the due tasks of the genesis scheduler (:mod:`ogevm.vm.scheduler`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import Type
 
-from eth.abc import SignedTransactionAPI, TransactionContextAPI
+from eth.abc import BlockAPI, SignedTransactionAPI, TransactionContextAPI
 from eth.vm.base import VM
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.prague import PragueVM
@@ -27,6 +29,7 @@ from ogevm.precompile.attestation import attestation_precompile
 from ogevm.precompile.inference import inference_precompile
 from ogevm.precompile.preprocessing import preprocessing_precompile
 from ogevm.records import ZERO_HASH, RequestId
+from ogevm.vm.scheduler import TaskRun, run_due_tasks
 
 
 def with_inference(base: Type[VM]) -> Type[VM]:
@@ -65,6 +68,12 @@ def with_inference(base: Type[VM]) -> Type[VM]:
     class InferenceVM(base):
         fork = f"{base.fork}+inference"
         _state_class = State
+        #: The scheduled calls this VM's block ran, in order (set by block pre-processing).
+        scheduled_runs: tuple[TaskRun, ...] = ()
+
+        def block_preprocessing(self, block: BlockAPI) -> None:
+            super().block_preprocessing(block)
+            self.scheduled_runs = tuple(run_due_tasks(self.state))
 
         @classmethod
         def with_provider(cls, provider: ResultsProvider) -> Type[VM]:

@@ -34,7 +34,28 @@ def test_output_encoding_equals_eth_abi(output):
 @given(st.text(max_size=40), inference_requests(), model_outputs())
 def test_event_encoding_equals_eth_abi(inference_id, request, output):
     expected = encode(["string", MODEL_INFERENCE_REQUEST, MODEL_OUTPUT], [inference_id, request, output])
-    assert layout.encode_event(inference_id, layout.encode_request(request), output) == expected
+    encoded_request = layout.encode_request(request)
+    assert layout.encode_event(inference_id, encoded_request, output) == expected
+    # the precompile's one-pass form: the return data and the event, the output encoded once
+    assert layout.encode_output_and_event(inference_id, encoded_request, output) == (
+        encode([MODEL_OUTPUT], [output]), expected)
+
+
+#: Values around the int64 bounds, where decoding leaves its four-int64 fast path, and wider.
+INT128_VALUES = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-(2**127), 2**127 - 1),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, -(2**64), 0, -1]),
+)
+
+
+@FAST
+@given(st.lists(st.tuples(INT128_VALUES, INT128_VALUES), max_size=10))
+def test_numbers_of_every_width_decode_as_eth_abi_does(pairs):
+    tensor = NumberTensor("x", tuple(Number(v, d) for v, d in pairs), (len(pairs),))
+    request = ModelInferenceRequest(0, "bafk", ModelInput((tensor,), ()))
+    encoded = encode([MODEL_INFERENCE_REQUEST], [request])
+    assert layout.decode_request(encoded)[2] == request.input == decode([MODEL_INFERENCE_REQUEST], encoded)[0][2]
 
 
 REQUEST = ModelInferenceRequest(0, "bafk", ModelInput((NumberTensor("x", (Number(15, 1),), (1, 1)),), ()))

@@ -24,6 +24,8 @@ from ogevm.node import params
 from ogevm.node.node import DevNode, NodeConfig
 from ogevm.node.params import ParamError
 from ogevm.node.rpc import RpcError, RpcMethods
+from ogevm.node.rpc.debug import trace_options
+from ogevm.node.rpc.mock import mock_outcome
 from ogevm.node.server import RpcServer
 
 from fuzz_budget import examples, fuzz_settings, report
@@ -196,7 +198,8 @@ def test_every_refused_value_is_invalid_params(methods):
 def _good_value(parser):
     good = {params.address: SOMEONE, params.hash32: "0x" + "00" * 32, params.uint64: "0x1", params.uint256: "0x1",
             params.data: "0x", params.block: "latest", params.boolean: False, params.string: "0x1",
-            params.percentiles: [50], params.call_object: {"to": SOMEONE}, params.log_filter: {}}
+            params.percentiles: [50], params.call_object: {"to": SOMEONE}, params.log_filter: {},
+            trace_options: {"tracer": "callTracer"}, mock_outcome: {"error": "x"}}
     return good[parser]
 
 

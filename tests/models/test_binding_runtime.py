@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ogevm.constants import MAX_INPUT_TENSORS
 from ogevm.errors import InvalidInput, InvalidOutput, ModelExecutionError, ModelIntegrityError
 from ogevm.models import ModelInfo, ModelRuntime, ModelStore, bind_inputs, encode_outputs
 from ogevm.models.binding import canonical_json
+from ogevm.models.runtime import _Watchdog
 from ogevm.testing import exact_number, nearest_float, number_value, valid_input_for
 
 MODELS = Path(__file__).resolve().parents[2] / "fixtures" / "models"
@@ -350,3 +352,36 @@ def test_runtime_uses_hash_checked_bytes(tmp_path):
     (tmp_path / f"{model.cid}.onnx").write_bytes((MODELS / "small_mlp.onnx").read_bytes())
     with pytest.raises(ModelIntegrityError):
         ModelRuntime(store).session(model.cid)
+
+
+# --- the watchdog ----------------------------------------------------------------------------
+def _wait_for(options: ort.RunOptions, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not options.terminate and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return options.terminate
+
+
+def test_the_watchdog_stops_a_run_due_before_the_deadline_it_sleeps_for():
+    watchdog = _Watchdog()
+    long, short = ort.RunOptions(), ort.RunOptions()
+    long_id = watchdog.start(long, 60)
+    time.sleep(0.02)  # the thread now sleeps until the 60 s deadline
+    short_id = watchdog.start(short, 0.02)
+    assert _wait_for(short)
+    watchdog.finish(short_id)
+    watchdog.finish(long_id)
+    assert not long.terminate
+
+
+def test_the_watchdog_stops_a_late_run_after_many_finished_ones():
+    watchdog = _Watchdog()
+    finished = [ort.RunOptions() for _ in range(300)]
+    for options in finished:
+        watchdog.finish(watchdog.start(options, 0.01 + len(finished) * 1e-5))
+    late = ort.RunOptions()
+    late_id = watchdog.start(late, 0.02)
+    assert _wait_for(late)
+    watchdog.finish(late_id)
+    time.sleep(0.05)  # every finished run's deadline has passed: none was stopped
+    assert not any(options.terminate for options in finished)

@@ -179,3 +179,10 @@ def fund(target: NodeProcess, eth: int = 100) -> str:
     tx_hash = target.rpc("eth_sendTransaction", {"from": funder, "to": address_of(key), "value": hex(eth * 10**18)})
     assert target.wait_receipt(tx_hash)["status"] == "0x1"
     return key
+
+
+def web3_for(node: NodeProcess):
+    """A web3.py client of ``node`` over HTTP (long timeout: the machine may be busy)."""
+    from web3 import Web3
+
+    return Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))

@@ -27,16 +27,7 @@ FEATURES = [(1, 0), (2, 0), (3, 0), (4, 0)]  # linear_regression: 7.1
 RETURN_SLOT0 = "0x60005460005260206000f3"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    process = NodeProcess(tmp_path_factory.mktemp("devnode") / "node.log").start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def w3(node) -> Web3:
-    return Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+OWN_NODE = True  # its state changes would leak into other modules (see conftest)
 
 
 @pytest.fixture(scope="module")

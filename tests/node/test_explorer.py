@@ -3,7 +3,9 @@
 What a user would check by looking: a burst's transactions reach ``included`` on the page, a
 failing inference shows its reason, a dependent inference shows its deferral, a record shows
 the outputs the receipt logged, the charts follow the node; a fresh node; a page left open
-while the node restarts. It also measures how long a new block takes to appear.
+while the node restarts. The page follows the node over its WebSocket: these tests check that
+it does, that it polls when the WebSocket is refused, and that it connects again after a frame
+the node never sends. They measure how long a new block takes to appear, both ways.
 
 Needs Debian's ``chromium`` and Playwright for Python (``pip install playwright``; the system
 browser is used, never a downloaded one). Skipped when either is missing, unless
@@ -13,8 +15,10 @@ browser is used, never a downloaded one). Skipped when either is missing, unless
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import shutil
 import statistics
 import time
@@ -79,14 +83,18 @@ class Pages:
         self.problems: list[str] = []
         self.allowed: list[str] = []
 
-    def open(self, url: str, width: int = 1280, height: int = 800):
+    def open(self, url: str, width: int = 1280, height: int = 800, query: str = "", route_socket=None):
+        """The page at ``url/query``, once connected; ``route_socket`` handles its WebSockets
+        (Playwright's ``route_web_socket``) if given."""
         context = self.browser.new_context(viewport={"width": width, "height": height})
         self.contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
-        page.goto(url + "/")
+        if route_socket is not None:
+            page.route_web_socket(re.compile(".*"), route_socket)
+        page.goto(url + "/" + query)
         page.wait_for_selector('#connection[data-state="up"]')
         return page
 
@@ -130,6 +138,11 @@ def decimals(numbers) -> list[str]:
 def shown_tensor(tensor) -> str:
     """How the page writes a number tensor (from the receipt's values, not the page's code)."""
     return f"{tensor.name} = [{', '.join(decimals(tensor.values))}] (shape {'×'.join(map(str, tensor.shape))})"
+
+
+def shown_seconds(text: str) -> float:
+    """Seconds from how the page writes a duration ("12 ms", "1.25 s")."""
+    return float(text.removesuffix(" ms")) / 1000 if text.endswith(" ms") else float(text.removesuffix(" s"))
 
 
 def open_detail(page, route: str):
@@ -180,6 +193,13 @@ def test_a_burst_is_shown_as_it_goes_through_pipe(node, deployed, pages, tmp_pat
              === `passes: ${Number.isInteger(passes) ? passes : passes.toFixed(2)}`""",
         arg=[len(head["transactions"]), passes])
     assert int(page.get_attribute("#chart-pool", "data-samples")) > samples_before
+    # each block's build time and the model run time it did not spend, as the node measured them
+    built = node.rpc("og_getBlockStats", head["number"])
+    cell = page.locator(f'#block-rows tr[data-number="{int(head["number"], 16)}"] td:nth-child(8)').inner_text()
+    assert abs(shown_seconds(cell.split(" / ")[0]) - built["buildSeconds"]) <= 0.01
+    detail = open_detail(page, f"#/block/{int(head['number'], 16)}")
+    saved = detail.locator("dt:text('Model run time the build did not spend') + dd").inner_text()
+    assert abs(shown_seconds(saved) - built["inferenceSecondsSaved"]) <= 0.01
     # batch sizes: records signed together share a batch root; the head block's largest batch
     records = [r for n in range(int(head["number"], 16) + 1)
                for h in node.rpc("eth_getBlockByNumber", hex(n), False)["transactions"]
@@ -234,10 +254,13 @@ def test_a_burst_is_shown_as_it_goes_through_pipe(node, deployed, pages, tmp_pat
     assert f"Nonce\n{nonce}\n" in page.locator("#detail dl").inner_text() + "\n"
 
 
-def test_new_blocks_appear_within_a_poll(node, pages, capsys):
-    """From a block's production (its transaction's ``included`` step) to its row on the page."""
+@pytest.mark.parametrize("query, via", [("", "websocket"), ("?poll=500", "polling")], ids=["websocket", "polling"])
+def test_new_blocks_appear_quickly(node, pages, capsys, query, via):
+    """From a block's production (its transaction's ``included`` step) to its row on the page,
+    following the node's WebSocket (the default) or polling it every 500 ms (``?poll``)."""
     (key,) = fund_many(node, 1)
-    page = pages.open(node.url)
+    page = pages.open(node.url, query=query)
+    assert page.get_attribute("#connection", "data-source") == via
     page.evaluate("""() => {
         window.shownAt = {};
         new MutationObserver((changes) => {
@@ -254,10 +277,113 @@ def test_new_blocks_appear_within_a_poll(node, pages, capsys):
         shown = page.wait_for_function("n => window.shownAt[n]", arg=str(number)).json_value()
         latencies.append(shown - included["at"] * 1000)
     with capsys.disabled():
+        how = "over WebSocket" if via == "websocket" else "polling every 500 ms"
         print(f"\nexplorer: a new block is shown {statistics.median(latencies):.0f} ms (median; "
-              f"max {max(latencies):.0f} ms, n={len(latencies)}) after it is built, polling every 500 ms")
+              f"max {max(latencies):.0f} ms, n={len(latencies)}) after it is built, {how}")
     assert max(latencies) < 2_000
+    if via == "websocket":
+        assert statistics.median(latencies) < 250  # pushed: well within what a poll every 500 ms gives
 
+
+# --- the WebSocket: refused, or sending what the node never sends ---------------------------
+def _close_socket(route) -> None:
+    """A WebSocket refused (a proxy that does not pass it on, say)."""
+    route.close()
+
+
+def _refuse_subscriptions(route) -> None:
+    """A node that serves JSON-RPC over WebSocket but has no ``eth_subscribe``."""
+    server = route.connect_to_server()
+
+    def from_page(message: str) -> None:
+        calls = json.loads(message)
+        if not any(call["method"] == "eth_subscribe" for call in calls):
+            server.send(message)
+            return
+        route.send(json.dumps([{"jsonrpc": "2.0", "id": call["id"], "error": {
+            "code": -32601, "message": "the method eth_subscribe does not exist/is not available"}} for call in calls]))
+
+    route.on_message(from_page)
+
+
+@pytest.mark.parametrize("refuse", [_close_socket, _refuse_subscriptions], ids=["socket closed", "no subscriptions"])
+def test_the_page_polls_when_the_websocket_is_refused(node, pages, refuse):
+    (key,) = fund_many(node, 1)
+    page = pages.open(node.url, route_socket=refuse)
+    assert page.get_attribute("#connection", "data-source") == "polling"
+    assert "polling every 500 ms" in page.inner_text("#connection")
+    tx_hash = send(node, key, 0, address_of(DEV_KEYS[0]), value=1, gas=21_000)
+    number = int(node.wait_receipt(tx_hash)["blockNumber"], 16)
+    page.wait_for_selector(f'#block-rows tr[data-number="{number}"]')
+    page.wait_for_selector(f'#tx-rows tr[data-hash="{tx_hash}"][data-state="included"]')
+
+
+def test_the_poll_switch_takes_a_sane_interval(node, pages):
+    for query, label in [("?poll=abc", "500 ms"), ("?poll=1", "100 ms"), ("?poll=1e12", "60000 ms")]:
+        page = pages.open(node.url, query=query)
+        assert page.get_attribute("#connection", "data-source") == "polling"
+        assert f"polling every {label}" in page.inner_text("#connection")
+
+
+class Relay:
+    """Passes the page's WebSockets on to the node, noting the subscription ids the node gives;
+    the test can slip in frames of its own (``routes[i].send``)."""
+
+    SUBSCRIPTION = re.compile(r"0x[0-9a-f]{32}")
+
+    def __init__(self) -> None:
+        self.routes = []
+        self.subscriptions: list[str] = []
+
+    def __call__(self, route) -> None:
+        server = route.connect_to_server()
+        server.on_message(lambda message: self._to_page(route, message))
+        self.routes.append(route)
+
+    def _to_page(self, route, message: str) -> None:
+        answers = json.loads(message)
+        if isinstance(answers, list):
+            self.subscriptions += [a["result"] for a in answers if self.SUBSCRIPTION.fullmatch(str(a.get("result")))]
+        route.send(message)
+
+
+def _notification(params: dict) -> str:
+    return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription", "params": params})
+
+
+#: Frames the node never sends, each with the subscription ids it gave; each drops the connection.
+BAD_FRAMES = {
+    "not JSON": lambda ids: "{not json",
+    "an answer outside a batch": lambda ids: json.dumps({"jsonrpc": "2.0", "id": 1, "result": "0x1"}),
+    "answers to a batch never sent": lambda ids: json.dumps([{"jsonrpc": "2.0", "id": 10**9, "result": "0x1"}]),
+    "a notification without params": lambda ids: json.dumps({"jsonrpc": "2.0", "method": "eth_subscription", "params": None}),
+    # what the node does send when it closes the subscription of a client that read too slowly
+    "a subscription closed": lambda ids: _notification({"subscription": ids[-1], "error": {
+        "code": -32005, "message": "subscription closed: the client did not read its notifications fast enough"}}),
+}
+
+
+def test_the_page_connects_again_after_frames_the_node_never_sends(node, pages):
+    (key,) = fund_many(node, 1)
+    relay = Relay()
+    page = pages.open(node.url, route_socket=relay)
+    assert page.get_attribute("#connection", "data-source") == "websocket" and len(relay.routes) == 1
+    # a notification of a subscription the page does not hold is not worth a new connection
+    relay.routes[-1].send(_notification({"subscription": "0x" + "0" * 32, "result": {"number": "0x0"}}))
+    for name, frame in BAD_FRAMES.items():
+        connections = len(relay.routes)
+        relay.routes[-1].send(frame(relay.subscriptions))
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while len(relay.routes) == connections and time.monotonic() < deadline:
+            page.wait_for_timeout(20)
+        assert len(relay.routes) == connections + 1, f"no new connection after {name}"
+        page.wait_for_selector('#connection[data-state="up"][data-source="websocket"]')
+    assert len(relay.routes) == 1 + len(BAD_FRAMES)
+    # and it reads the chain again: a new block and its transaction
+    tx_hash = send(node, key, 0, address_of(DEV_KEYS[0]), value=1, gas=21_000)
+    number = int(node.wait_receipt(tx_hash)["blockNumber"], 16)
+    page.wait_for_selector(f'#block-rows tr[data-number="{number}"]')
+    page.wait_for_selector(f'#tx-rows tr[data-hash="{tx_hash}"][data-state="included"]')
 
 # --- a fresh node, and one that restarts ------------------------------------------------------
 @pytest.fixture(scope="module")
@@ -320,13 +446,14 @@ def test_the_page_reconnects_after_a_node_restart(durable_node, pages, monkeypat
     page = pages.open(durable_node.url)
     head = int(durable_node.rpc("eth_blockNumber"), 16)
     page.wait_for_selector(f'#block-rows tr[data-number="{head}"]')
+    assert page.get_attribute("#connection", "data-source") == "websocket"
     pages.allow("ERR_CONNECTION_REFUSED")
     durable_node.stop()
     page.wait_for_selector('#connection[data-state="down"]')
     page.screenshot(path=str(tmp_path / "node-down.png"))
     monkeypatch.setattr(node_helpers, "free_port", lambda: durable_node.port)  # the same address
     durable_node.start()
-    page.wait_for_selector('#connection[data-state="up"]')
+    page.wait_for_selector('#connection[data-state="up"][data-source="websocket"]')  # not fallen back to polling
     restarted = int(durable_node.rpc("eth_blockNumber"), 16)
     assert restarted > head  # each start registers the enclave in a block
     page.wait_for_selector(f'#block-rows tr[data-number="{restarted}"]')

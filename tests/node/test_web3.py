@@ -22,11 +22,6 @@ FEATURES = [(1, 0), (2, 0), (3, 0), (4, 0)]  # linear_regression: 7.1
 
 
 @pytest.fixture(scope="module")
-def w3(node) -> Web3:
-    return Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
-
-
-@pytest.fixture(scope="module")
 def key(node) -> str:
     return fund(node)
 

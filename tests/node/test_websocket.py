@@ -24,7 +24,7 @@ from hypothesis import given, settings, strategies as st
 from ogevm.abi.codec import MODEL_INFERENCE_EVENT_TOPIC
 from ogevm.node.node import DevNode, NodeConfig
 from ogevm.node.rpc import RpcMethods
-from ogevm.node.server import MAX_BODY_BYTES, RpcServer
+from ogevm.node.server import MAX_BODY_BYTES, ThreadedServer
 from ogevm.node.subscriptions import NEW_HEADS, PIPE, SubscriptionHub, SubscriptionLimits
 
 from node_helpers import DEV_KEYS, FIXTURES, artifact, model_bytes, sign
@@ -47,13 +47,9 @@ class Served:
     """An RpcServer on a free port with its event loop in a thread."""
 
     def __init__(self, node: DevNode, limits: SubscriptionLimits = SubscriptionLimits()) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = RpcServer(RpcMethods(node), "127.0.0.1", 0, limits=limits)
-        self.loop.run_until_complete(self.server.start())
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.http = f"http://127.0.0.1:{self.server.port}/"
-        self.ws = f"ws://127.0.0.1:{self.server.port}/"
+        self.threaded = ThreadedServer(RpcMethods(node), limits=limits)
+        self.loop, self.server = self.threaded.loop, self.threaded.server
+        self.http, self.ws = self.threaded.url, self.threaded.ws_url
 
     def on_loop(self, function, *args):
         """Run ``function`` on the server's loop and return its result."""
@@ -62,9 +58,7 @@ class Served:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(30)
+        self.threaded.stop()
 
     def rpc(self, method: str, *params):
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()

@@ -1,10 +1,13 @@
 // The page: a source feeds the store, the views draw it; the URL fragment names the block,
 // transaction, request or address shown in detail (#/block/12, #/tx/0x…, #/request/0x…:0,
-// #/address/0x…), so every view has a link and the back button works.
+// #/address/0x…), so every view has a link and the back button works. The page follows the node
+// over its WebSocket, or polls it with `?poll` (every 500 ms; `?poll=200`: every 200 ms) or when
+// the node refuses the WebSocket.
 
 import {RpcClient, RpcError, Unreachable} from "./rpc.js";
-import {PollingSource} from "./source.js";
+import {PollingSource, withBuildStats} from "./source.js";
 import {Store} from "./store.js";
+import {WsSource} from "./stream.js";
 import {
   addressView, blockView, messageView, renderBlocks, renderCharts, renderModels, renderRecords,
   renderTxs, requestView, txView,
@@ -12,9 +15,14 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const rpc = new RpcClient(new URL("/", location.href).href);
-const MIN_INTERVAL = 100;
-const interval = Math.max(MIN_INTERVAL, Number(new URLSearchParams(location.search).get("poll")) || 500);
-const source = new PollingSource(rpc, {interval});
+const [MIN_INTERVAL, MAX_INTERVAL] = [100, 60_000];  // beyond 2^31 ms a timer would fire at once
+const query = new URLSearchParams(location.search);
+const asked = Number(query.get("poll"));
+const interval = asked > 0 ? Math.min(MAX_INTERVAL, Math.max(MIN_INTERVAL, asked)) : 500;
+const polling = () => new PollingSource(rpc, {interval});
+const socketUrl = new URL("/", location.href);
+socketUrl.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+const source = query.has("poll") ? polling() : new WsSource(rpc, socketUrl.href, {fallback: polling});
 const store = new Store();
 
 // --- search and routes --------------------------------------------------------------------
@@ -90,9 +98,11 @@ async function resolve(current) {
     const number = Number(value);
     if (!Number.isSafeInteger(number) || number < 0) return messageView("Not a block number", value);
     if (!store.blocks.has(number)) {
-      const block = await rpc.call("eth_getBlockByNumber", "0x" + number.toString(16), true);
+      const [block, stats] = await rpc.batch([["eth_getBlockByNumber", ["0x" + number.toString(16), true]],
+        ["og_getBlockStats", ["0x" + number.toString(16)]]]);
+      if (block instanceof Error) throw block;
       if (block === null) return messageView("No such block yet", `Block #${number} is beyond the head.`);
-      extra = {block};
+      extra = {block: {...block, buildStats: withBuildStats(block, stats)}};
     }
   }
   if (kind === "address") {
@@ -185,11 +195,13 @@ function drawConnection() {
   const element = $("connection");
   const {up, error, at} = store.connection;
   element.dataset.state = up === null ? "connecting" : up ? "up" : "down";
+  element.dataset.source = source.via;
   if (up === null) element.textContent = "Connecting to the node…";
   else if (up) {
     const head = store.head();
     const pooled = store.samples.at(-1)?.stats.pooled ?? 0;
-    element.textContent = `Live · polling every ${interval} ms · head #${head ?? "–"} · ${pooled} in the pool`;
+    const how = source.via === "websocket" ? "over WebSocket" : `polling every ${interval} ms`;
+    element.textContent = `Live · ${how} · head #${head ?? "–"} · ${pooled} in the pool`;
   } else {
     element.textContent = `Node not answering since ${new Date(at).toLocaleTimeString("en-GB")} (${error}); retrying…`;
   }
@@ -211,11 +223,11 @@ function draw() {
 }
 
 let scheduled = false;
-/** Draw once after the events of one step of the source (they arrive together). */
+/** Draw once per frame, however many events came since (a burst streams thousands). */
 function scheduleDraw() {
   if (scheduled) return;
   scheduled = true;
-  queueMicrotask(() => {
+  requestAnimationFrame(() => {
     scheduled = false;
     draw();
   });

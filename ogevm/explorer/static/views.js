@@ -55,7 +55,7 @@ export function renderBlocks(store, tbody) {
         String(recordCount(store, block)),
         f.grouped(f.quantity(block.gasUsed)),
         {text: f.short(block.extraData, 4), title: block.extraData, class: "mono"},
-        f.seconds(blockInferenceSeconds(store, block)),
+        `${f.seconds(block.buildStats?.buildSeconds)} / ${f.seconds(blockInferenceSeconds(store, block))}`,
       ],
     };
   }));
@@ -260,6 +260,8 @@ export function blockView(store, block) {
       field("Inference bundle root (extraData)", h("span", {class: "mono"}, block.extraData)),
       field("Inference records", String(recordCount(store, block))),
       field("Model time off the block path", f.seconds(blockInferenceSeconds(store, block))),
+      field("Build time (replay and sealing)", f.seconds(block.buildStats?.buildSeconds)),
+      field("Model run time the build did not spend", f.seconds(block.buildStats?.inferenceSecondsSaved)),
       field("State root", h("span", {class: "mono"}, block.stateRoot))),
     h("h3", {}, `${block.transactions.length} transaction${block.transactions.length === 1 ? "" : "s"}`),
     block.transactions.length ? h("ul", {class: "plain"}, block.transactions.map((tx, i) => h("li", {},

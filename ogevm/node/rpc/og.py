@@ -1,4 +1,4 @@
-"""``og_*``: models, transaction status, inference records, PIPE statistics, precompiles."""
+"""``og_*``: models, transaction status, inference records, PIPE and block statistics, precompiles."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ogevm.constants import (
 from ogevm.errors import ModelStoreError, OgevmError, ZkmlUnsupported
 from ogevm.node import params
 from ogevm.node.params import Param, takes
-from ogevm.node.rpc.base import INVALID_PARAMS, TX_HASH, Namespace, RpcError, data
+from ogevm.node.rpc.base import BLOCK, INVALID_PARAMS, TX_HASH, Namespace, RpcError, data, qty
 from ogevm.node.rpc.shapes import record_json
 
 #: Names of the precompiles, as EIP-7910 (``eth_config``) gives them, and ogevm's own.
@@ -60,7 +60,23 @@ class OgMethods(Namespace):
         status = self.node.status(tx_hash)
         if status is None:
             raise RpcError(INVALID_PARAMS, "unknown transaction: this node never accepted it")
-        return status
+        reason = self.node.storage.revert_reason(tx_hash)
+        if reason is None and status["state"] == "included":
+            with self.node.lock:  # a block being built settles its txs before keeping their reasons
+                reason = self.node.storage.revert_reason(tx_hash)
+        return {**status, "revertReason": reason}
+
+    @takes(BLOCK)
+    def rpc_og_getBlockStats(self, block):
+        """What building the block took (:class:`~ogevm.node.node.BlockStats`); null for a
+        block this node process did not build (the genesis, blocks before a restart)."""
+        header = self._header(block)
+        stats = next((s for s in reversed(self.node.block_log) if s.number == header.block_number), None)
+        if stats is None:
+            return None
+        return {"number": qty(stats.number), "hash": data(header.hash), "transactions": stats.transactions,
+                "records": stats.records, "buildSeconds": stats.build_seconds,
+                "inferenceSecondsSaved": stats.inference_seconds_saved}
 
     @takes(TX_HASH)
     def rpc_og_getInferenceRecords(self, tx_hash):
