@@ -158,8 +158,12 @@ def _check_dims(spec: TensorSpec, shape: tuple[int, ...]) -> None:
         not isinstance(d, int) or d == s for d, s in zip(spec.shape, shape)
     )
     if not fits:
-        expected = [d if isinstance(d, int) else "?" for d in spec.shape]
-        raise InvalidInput(f"input {spec.name!r} has shape {list(shape)}; the model expects {expected}")
+        raise InvalidInput(f"input {spec.name!r} has shape {list(shape)}; the model expects {_dims(spec)}")
+
+
+def _dims(spec: TensorSpec) -> list[int | str]:
+    """The declared shape as reasons write it: each free dimension as ``'?'`` (SPEC §1.2)."""
+    return [d if isinstance(d, int) else "?" for d in spec.shape]
 
 
 def _string_shape(spec: TensorSpec, count: int) -> tuple[int, ...]:
@@ -171,7 +175,7 @@ def _string_shape(spec: TensorSpec, count: int) -> tuple[int, ...]:
     if not free:
         return tuple(spec.shape)
     if fixed == 0 or count % fixed:
-        raise InvalidInput(f"input {spec.name!r}: {count} strings do not fill shape {list(spec.shape)}")
+        raise InvalidInput(f"input {spec.name!r}: {count} strings do not fill shape {_dims(spec)}")
     shape = list(spec.shape)
     shape[free[0]] = count // fixed
     return tuple(shape)

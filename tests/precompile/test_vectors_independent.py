@@ -6,7 +6,9 @@ op table and the rows rule (§2), the input binding and output encoding (§4) ar
 from the specification's text, with ``eth_abi`` as the ABI engine, ``onnx`` to read the models
 and ``onnxruntime`` to run them. Each vector's success flag, gas, output and log bytes and
 revert reason are compared with ``fixtures/vectors/vectors.json``; no rule the vectors exercise
-is left to a choice made here.
+is left to a choice made here. A vector's ``storage`` is read through §1.1 step 6's registry slot;
+the result of a ZKML call that passes that step is the circuit holder's (§1.2), so the vectors
+that pass it must run out of gas first, and :func:`run` fails if one does not.
 
 The formatting rules SPEC states by reference to Python (``repr`` quoting, ``Decimal``
 notation, shortest float forms, JSON escapes) are also checked against those references on
@@ -56,8 +58,9 @@ MAX_DECIMALS = 400
 MAX_REASON_CHARS = 256
 INT128 = (-(2**127), 2**127 - 1)
 BARE_CALL_ID = "0x" + "00" * 32 + ":0"
-#: SPEC §7: the vectors' registry binds no circuit to any model, so every slot of step 6 reads 0.
-REGISTERED_CIRCUITS: frozenset[str] = frozenset()
+#: SPEC §1.1 step 6: the registry account and the slot of its ``circuitVkHash`` mapping.
+REGISTRY = "0x" + "00" * 18 + "f4f4"
+CIRCUIT_SLOT = 5
 
 # --- SPEC §1.2: the reason templates and their variable parts ------------------------------------
 REASONS = {
@@ -213,7 +216,8 @@ def overflow_threshold(dtype) -> Fraction:
 def nearest_float(exact: Fraction, dtype) -> np.generic:
     """``exact`` (below the overflow threshold) rounded once to nearest, ties to even, in ``dtype``."""
     guess = dtype(float(exact))  # within one ulp of the answer
-    candidates = [guess, np.nextafter(guess, dtype(np.inf)), np.nextafter(guess, dtype(-np.inf))]
+    with np.errstate(over="ignore"):  # the neighbour of the largest finite value is infinity
+        candidates = [guess, np.nextafter(guess, dtype(np.inf)), np.nextafter(guess, dtype(-np.inf))]
     candidates = [c for c in candidates if np.isfinite(c)]
     best = min(abs(Fraction(float(c)) - exact) for c in candidates)
     ties = [c for c in candidates if abs(Fraction(float(c)) - exact) == best]
@@ -509,11 +513,22 @@ def event_data(inference_id: str, calldata: bytes, return_data: bytes) -> bytes:
     return u(96) + u(96 + len(ident)) + u(96 + len(ident) + len(request)) + ident + request + output
 
 
+class NodeDefined(Exception):
+    """The call reaches step 9 in ZKML mode, whose result SPEC leaves to the node."""
+
+
 # --- SPEC §1.1: one call ---------------------------------------------------------------------
 MODELS = {cid: Model(FIXTURES / "models" / name) for name, cid in DOCUMENT["models"].items()}
 
 
-def run(data: bytes, gas_limit: int) -> dict:
+def circuit_registered(storage: dict, cid: str) -> bool:
+    """SPEC §1.1 step 6: the word at ``keccak256(utf8(cid) ‖ uint256(5))`` of the registry is not
+    zero. A vector's ``storage`` sets words on a state where every other one reads zero."""
+    slot = "0x" + keccak(cid.encode() + u(CIRCUIT_SLOT)).hex()
+    return int(storage.get(REGISTRY, {}).get(slot, "0x0"), 16) != 0
+
+
+def run(data: bytes, gas_limit: int, storage: dict) -> dict:
     """What SPEC says the call does: charges in order, then success or a revert."""
     charges = [BASE + PER_WORD * words(data)]
     try:
@@ -521,13 +536,15 @@ def run(data: bytes, gas_limit: int) -> dict:
         model = MODELS.get(call.cid)
         if model is None:
             raise Revert("R7", cid=q(call.cid))
-        if call.mode == 1 and call.cid not in REGISTERED_CIRCUITS:
+        if call.mode == 1 and not circuit_registered(storage, call.cid):
             raise Revert("R8", cid=q(call.cid))
         feeds, symbols = model.bind(call)
         ops, largest = model.work(symbols)
         if largest > MAX_MODEL_TENSOR:
             raise Revert("R23", elements=largest)
         charges.append(MODEL_BASE * model.rows(feeds) + math.ceil(ops / OPS_PER_GAS) + SURCHARGE[call.mode])
+        if call.mode == 1:
+            raise NodeDefined  # §1.2: a ZKML result (or its reason) is the circuit holder's
         try:
             results = model.session.run(None, feeds)
         except Exception:
@@ -538,11 +555,14 @@ def run(data: bytes, gas_limit: int) -> dict:
         outcome = {"output": encode([OUTPUT], [output]), "event": event}
     except Revert as revert:
         outcome = {"reason": revert.reason[:MAX_REASON_CHARS], "code": revert.code}
+    except NodeDefined:
+        outcome = {}
     spent = 0
     for charge in charges:
         if spent + charge > gas_limit:
             return {"success": False, "gas_used": gas_limit, "out_of_gas": True}
         spent += charge
+    assert outcome, "SPEC does not define this call's result: a vector must run out of gas before it"
     return {"success": "event" in outcome, "gas_used": spent, **outcome}
 
 
@@ -555,7 +575,7 @@ TEMPLATES_MET: Counter = Counter()
 def test_vector_reproduced_from_the_spec(vector):
     expected = vector["expected"]
     calldata = bytes.fromhex(vector["calldata"][2:])
-    got = run(calldata, vector["gas_limit"])
+    got = run(calldata, vector["gas_limit"], vector["storage"])
     assert got["success"] == expected["success"]
     assert got["gas_used"] == expected["gas_used"]
     COVERED.update(["success", "gas_used"])
@@ -658,3 +678,6 @@ def test_coverage_report():
     print("\nindependently reproduced:", dict(COVERED), f"of {len(VECTORS)} vectors")
     print("reason templates met:", dict(sorted(TEMPLATES_MET.items(), key=lambda kv: int(kv[0][1:]))))
     assert COVERED["gas_used"] in (0, len(VECTORS))  # 0 when run alone
+    if COVERED["gas_used"]:  # every template written above is met by some vector, but R29:
+        # onnxruntime's CPU build refuses to load a model that holds a complex tensor
+        assert set(TEMPLATES_MET) == set(REASONS) - {"R29"}
