@@ -4,7 +4,9 @@ Every number a client must agree on lives here, so another implementation can be
 checked against one file. ``docs/SPEC.md`` explains each of them.
 """
 
+from eth_keys import keys
 from eth_typing import Address
+from eth_utils import keccak
 
 #: The inference precompile, ABI-compatible with the public OGInference interface.
 INFERENCE_PRECOMPILE_ADDRESS = Address(b"\x00" * 19 + b"\xf4")
@@ -82,3 +84,9 @@ DEV_INITIAL_BASE_FEE = 1_000_000_000
 DEV_ACCOUNT_BALANCE = 10_000 * 10**18
 #: Oldest TEE attestation the dev registry accepts, in seconds.
 DEV_MAX_ATTESTATION_AGE = 24 * 3600
+#: Code measurement of the simulated enclave (a real TEE reports the hash of its image),
+#: allow-listed by the dev registry.
+SIMULATED_ENCLAVE_MEASUREMENT = keccak(b"ogevm simulated enclave, inference runtime v1")
+#: The development TEE vendor root, trusted by the dev registry: derived from a public
+#: label, so anyone can forge it. Dev only.
+DEV_VENDOR_ROOT_KEY = keys.PrivateKey(keccak(b"ogevm development TEE vendor root (not secret)"))

@@ -25,7 +25,8 @@ from ogevm.node.server import RpcServer
 from ogevm.pipe.validator import BlockValidator
 from ogevm.precompile.modes import ReplayProvider
 from ogevm.tensors import number_to_decimal
-from ogevm.vm.chain import DeployedContract, chain_class, genesis_params, genesis_state
+from ogevm.vm.chain import DeployedContract, chain_class
+from ogevm.vm.genesis import genesis_params, genesis_state
 from ogevm.vm.scheduler import TASK_SCHEDULER_ADDRESS, TaskStatus, scheduler_interface
 
 FOUR = [(15, 1), (-2, 0), (325, 2), (1, 0)]  # 1.5, -2, 3.25, 1

@@ -1,4 +1,5 @@
-"""The immutable records the stages hand each other: requests and their results.
+"""The immutable records the stages hand each other: requests, their results, and the
+records a block commits to.
 
 A request is identified by ``(tx hash, call index)``: the index counts the calls of
 the inference precompile within one transaction, in execution order, from 0. Its
@@ -7,21 +8,42 @@ the request it was computed for.
 
 A scheduled task's call at the top of a block is no transaction: its requests use the
 pseudo transaction hash :func:`scheduled_call_hash` of (block number, task id).
+
+An :class:`InferenceRecord` is encoded as ``rlp([tx_hash, index, digest, mode, model_cid,
+output, error, node, signature, attestation, proof, batch_root, batch_index, batch_path])``
+where ``output`` is the ABI-encoded ``ModelOutput`` (empty for an error), ``error`` the
+reason (empty for an output), ``attestation`` the TEE attestation document, ``proof`` the
+canonical ZKML proof (each empty when the mode has none), and the batch fields the record's
+position in the batch its node signed (:class:`BatchPosition`; the path as its 32-byte
+siblings concatenated), all three empty for a record signed alone. One record has one
+encoding: :meth:`InferenceRecord.decode` accepts only the bytes that
+:meth:`InferenceRecord.encode` gives for what they decode to. A block's records form its
+bundle (:mod:`ogevm.pipe.bundle`), whose trie root is the header's ``extra_data``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
+import rlp
 from eth_utils import keccak
+from rlp.exceptions import RLPException
+from rlp.sedes import Binary, List, big_endian_int, binary
+from trie import HexaryTrie
 
-from ogevm.abi.types import ModelInferenceRequest, ModelOutput
+from ogevm.abi.codec import decode_output, encode_output
+from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelOutput
+from ogevm.errors import OgevmError
 
 ZERO_HASH = b"\x00" * 32
 #: Domain tag of :func:`scheduled_call_hash` (no transaction encoding starts with it: 0x6f is no tx type).
 SCHEDULED_CALL_TAG = b"ogevm-task"
+#: Levels a batch path may have: batches of up to 2^32 results.
+MAX_BATCH_DEPTH = 32
+#: The bundle root of a block without inference: the empty trie's root.
+EMPTY_BUNDLE_ROOT = HexaryTrie({}).root_hash
 
 
 def scheduled_call_hash(block_number: int, task_id: int) -> bytes:
@@ -68,3 +90,93 @@ class InferenceResult:
     def __post_init__(self) -> None:
         if (self.output is None) == (self.error is None):
             raise ValueError("an InferenceResult has exactly one of output and error")
+
+
+class BatchPosition(NamedTuple):
+    """Where a result sits in the batch its node signed: the batch's Merkle root, the
+    result's index in the batch, and the sibling hashes from its leaf up to the root."""
+
+    root: bytes
+    index: int
+    path: tuple[bytes, ...]
+
+
+class MalformedBundle(OgevmError, ValueError):
+    """Bytes that are not the one encoding of a record (or of a list of records)."""
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    """One result as a block commits to it: what, for which request, by whom."""
+
+    result: InferenceResult
+    mode: InferenceMode
+    model_cid: str
+    node: bytes
+    signature: bytes
+    attestation: bytes = b""
+    proof: bytes = b""
+    #: Set when ``signature`` signs a batch of results rather than this one alone.
+    batch: BatchPosition | None = None
+
+    @property
+    def request_id(self) -> RequestId:
+        return self.result.request_id
+
+    def encode(self) -> bytes:
+        """RLP of the record (see the module docstring)."""
+        r = self.result
+        output = encode_output(r.output) if r.output is not None else b""
+        batch = self.batch or BatchPosition(b"", 0, ())
+        return rlp.encode([r.request_id.tx_hash, r.request_id.index, r.digest, int(self.mode),
+                           self.model_cid.encode(), output, (r.error or "").encode(), self.node,
+                           self.signature, self.attestation, self.proof, batch.root, batch.index,
+                           b"".join(batch.path)])
+
+    @classmethod
+    def decode(cls, data: bytes) -> "InferenceRecord":
+        """Inverse of :meth:`encode`. Raises :class:`MalformedBundle` for any other bytes:
+        not a 14-item RLP list of strings, a hash, address or signature of another length,
+        an index beyond 256 bits, an unknown mode, text that is not UTF-8, an output that is
+        not an ABI-encoded ``ModelOutput``, both or neither of output and error, a batch
+        position that is not one (:func:`_batch_position`), or a non-canonical form of any
+        of these."""
+        try:
+            (tx_hash, index, digest, mode, cid, output, error, node, signature, attestation,
+             proof, batch_root, batch_index, batch_path) = rlp.decode(bytes(data), sedes=_RECORD_SEDES, strict=True)
+            if index >= 2**256:
+                raise ValueError("call index beyond 256 bits")
+            result = InferenceResult(
+                RequestId(tx_hash, index), digest,
+                output=decode_output(output) if output else None, error=error.decode() if error else None,
+            )
+            record = cls(result, InferenceMode(mode), cid.decode(), node, signature, attestation, proof,
+                         _batch_position(batch_root, batch_index, batch_path))
+        except (RLPException, ValueError, RecursionError) as exc:  # nested lists recurse in rlp
+            raise MalformedBundle(f"malformed inference record: {type(exc).__name__}: {exc}"[:300]) from exc
+        if record.encode() != bytes(data):
+            raise MalformedBundle("non-canonical inference record encoding")
+        return record
+
+
+def _batch_position(root: bytes, index: int, path: bytes) -> BatchPosition | None:
+    """The batch fields of a record: all empty (signed alone), or a 32-byte root, a path of
+    1 to ``MAX_BATCH_DEPTH`` 32-byte siblings and an index below 2^depth (its higher bits
+    would be a second encoding of the same position)."""
+    if not root:
+        if index or path:
+            raise ValueError("a batch index or path without a batch root")
+        return None
+    depth, rest = divmod(len(path), 32)
+    if len(root) != 32 or rest or not 1 <= depth <= MAX_BATCH_DEPTH:
+        raise ValueError(f"a batch root of {len(root)} bytes or a path of {len(path)} bytes (32 per level, "
+                         f"1 to {MAX_BATCH_DEPTH} levels)")
+    if index >> depth:
+        raise ValueError(f"a batch index of {index.bit_length()} bits beyond a path of {depth} levels")
+    return BatchPosition(root, index, tuple(path[i:i + 32] for i in range(0, len(path), 32)))
+
+
+_HASH, _ADDRESS, _SIGNATURE = Binary.fixed_length(32), Binary.fixed_length(20), Binary.fixed_length(65)
+#: Integers must be minimal (no leading zero byte) and no field may be a list.
+_RECORD_SEDES = List([_HASH, big_endian_int, _HASH, big_endian_int, binary, binary, binary, _ADDRESS, _SIGNATURE,
+                      binary, binary, binary, big_endian_int, binary], strict=True)

@@ -41,7 +41,8 @@ from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.validator import BlockValidator
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.vm.chain import chain_class, genesis_params, genesis_state
+from ogevm.vm.chain import chain_class
+from ogevm.vm.genesis import genesis_params, genesis_state
 
 TITLE = "Validator: import of a PIPE block vs its build"
 SIZES = {

@@ -41,10 +41,9 @@ from benchmarks.common import (
 )
 from ogevm.abi.types import InferenceMode
 from ogevm.fixtures import fixture_model
-from ogevm.pipe.bundle import InferenceRecord
 from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
-from ogevm.records import InferenceResult
+from ogevm.records import InferenceRecord, InferenceResult
 from ogevm.verify.records import verify_proof, verify_record
 from ogevm.verify.registry import RegistryView
 from ogevm.verify.tee import SimulatedEnclave

@@ -21,7 +21,8 @@ from typing import Iterator, Sequence
 import rlp
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
 
-from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.bundle import bundle_root
+from ogevm.records import InferenceRecord
 
 _BUNDLE, _POOL, _STATUS, _REVERT = b"ogevm:bundle:", b"ogevm:pool:", b"ogevm:status:", b"ogevm:revert:"
 

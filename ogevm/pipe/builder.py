@@ -20,12 +20,12 @@ from eth.vm.base import VM
 
 from ogevm.errors import InvalidTransaction
 from ogevm.models.store import ModelInfo
-from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.bundle import bundle_root
 from ogevm.pipe.mempool import PoolEntry
 from ogevm.pipe.ordering import best_transactions
 from ogevm.pipe.scheduler import scheduled_records
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.records import InferenceRequest, RequestId
+from ogevm.records import InferenceRecord, InferenceRequest, RequestId
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.scheduler import TaskRun
 

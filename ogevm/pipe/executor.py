@@ -23,10 +23,9 @@ from ogevm.models.batching import feed_rows, stackable_rows
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo
 from ogevm.precompile.mocks import InferenceMocks
-from ogevm.pipe.bundle import InferenceRecord
 from ogevm.pipe.mocks import mock_record
 from ogevm.pipe.worker import InferenceWorker, Job, JobOutcome, WorkerIdentity
-from ogevm.records import InferenceRequest
+from ogevm.records import InferenceRecord, InferenceRequest
 from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 

@@ -22,8 +22,7 @@ from eth.abc import SignedTransactionAPI, StateAPI
 
 from ogevm.errors import TransactionRejected
 from ogevm.pipe.admission import AdmissionRules
-from ogevm.pipe.bundle import InferenceRecord
-from ogevm.records import InferenceRequest, RequestId
+from ogevm.records import InferenceRecord, InferenceRequest, RequestId
 
 #: A replacement must raise both fee caps by at least this many percent (as geth).
 REPLACEMENT_BUMP_PERCENT = 10

@@ -9,8 +9,7 @@ checks the signature with :func:`check_mock_record` instead of the mode's promis
 
 from __future__ import annotations
 
-from ogevm.pipe.bundle import InferenceRecord
-from ogevm.records import InferenceRequest, InferenceResult
+from ogevm.records import InferenceRecord, InferenceRequest, InferenceResult
 from ogevm.verify.records import InvalidRecord
 from ogevm.verify.vanilla import ResultSigner, recover_signer
 from ogevm.vm.accounts import DEV_MOCK_KEY

@@ -19,9 +19,8 @@ import threading
 import time
 from typing import Callable, Mapping, Sequence
 
-from ogevm.pipe.bundle import InferenceRecord
 from ogevm.precompile.modes import CaptureProvider, ReplayProvider
-from ogevm.records import InferenceRequest, RequestId
+from ogevm.records import InferenceRecord, InferenceRequest, RequestId
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.scheduler import TaskRun, TaskStatus, due_tasks
 

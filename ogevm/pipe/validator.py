@@ -23,14 +23,8 @@ from eth_utils import ValidationError
 
 from ogevm.errors import InvalidBlock
 from ogevm.models.store import ModelInfo
-from ogevm.pipe.bundle import (
-    InferenceRecord,
-    MalformedBundle,
-    bundle_root,
-    decode_records,
-    encodings_root,
-    split_bundle,
-)
+from ogevm.pipe.bundle import bundle_root, decode_records, encodings_root, split_bundle
+from ogevm.records import InferenceRecord, MalformedBundle
 from ogevm.pipe.mocks import check_mock_record, is_mock
 from ogevm.precompile.modes import ReplayProvider
 from ogevm.verify.records import InvalidRecord, ProofChecker, check_record, check_registration, verify_proof

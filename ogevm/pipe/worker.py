@@ -32,10 +32,9 @@ from ogevm.models.batching import feed_rows, padded_size, stackable_rows
 from ogevm.models.binding import encode_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.models.store import ModelInfo
-from ogevm.pipe.bundle import InferenceRecord
-from ogevm.records import InferenceRequest, InferenceResult
+from ogevm.records import BatchPosition, InferenceRecord, InferenceRequest, InferenceResult
 from ogevm.verify.tee import Attestation, SimulatedEnclave
-from ogevm.verify.vanilla import BatchPosition, ResultSigner
+from ogevm.verify.vanilla import ResultSigner
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 
 

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import OgevmError
-from ogevm.pipe.bundle import InferenceRecord
+from ogevm.records import InferenceRecord
 from ogevm.verify.registry import RegistryView
 from ogevm.verify.tee import Attestation, InvalidAttestation
 from ogevm.verify.vanilla import is_low_s, leaf_hash, path_root, recover_batch_signer, recover_signer

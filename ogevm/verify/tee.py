@@ -31,15 +31,12 @@ from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 
+from ogevm.constants import DEV_VENDOR_ROOT_KEY, SIMULATED_ENCLAVE_MEASUREMENT
 from ogevm.errors import OgevmError
 from ogevm.records import InferenceResult
 from ogevm.verify.vanilla import ResultSigner
 
 DOMAIN = b"ogevm/tee-attestation/v1"
-#: Code measurement of the simulated enclave (a real TEE reports the hash of its image).
-SIMULATED_ENCLAVE_MEASUREMENT = keccak(b"ogevm simulated enclave, inference runtime v1")
-#: The development vendor root: derived from a public label, so anyone can forge it. Dev only.
-DEV_VENDOR_ROOT_KEY = keys.PrivateKey(keccak(b"ogevm development TEE vendor root (not secret)"))
 
 _DOCUMENT_TYPES = ["address", "bytes32", "uint64", "bytes"]
 

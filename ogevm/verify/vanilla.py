@@ -20,7 +20,7 @@ least two results: a result alone is signed alone, so one record has one valid f
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import coincurve
 from eth_keys import keys
@@ -29,23 +29,12 @@ from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 
 from ogevm.abi.codec import encode_output
-from ogevm.records import InferenceResult, RequestId
+from ogevm.records import BatchPosition, InferenceResult, RequestId
 
 DOMAIN = b"ogevm/inference-result/v1"
 BATCH_DOMAIN = b"ogevm/inference-batch/v1"
 SIGNATURE_LENGTH = 65
-#: Levels a batch path may have: batches of up to 2^32 results.
-MAX_BATCH_DEPTH = 32
 _ZERO_NODE = b"\x00" * 32
-
-
-class BatchPosition(NamedTuple):
-    """Where a result sits in the batch its node signed: the batch's Merkle root, the
-    result's index in the batch, and the sibling hashes from its leaf up to the root."""
-
-    root: bytes
-    index: int
-    path: tuple[bytes, ...]
 
 
 def output_hash(result: InferenceResult) -> bytes:

@@ -23,57 +23,20 @@ from eth._utils.address import generate_contract_address
 from ogevm.abi.codec import decode_revert_reason
 from ogevm.abi.contract import ContractInterface
 from ogevm.abi.types import ModelOutput
-from ogevm.constants import (
-    INFERENCE_REGISTRY_ADDRESS,
-    DEV_ACCOUNT_BALANCE,
-    DEV_BLOCK_GAS_LIMIT,
-    DEV_CHAIN_ID,
-    DEV_INITIAL_BASE_FEE,
-)
+from ogevm.constants import DEV_CHAIN_ID, INFERENCE_REGISTRY_ADDRESS
 from ogevm.errors import OgevmError, TransactionFailed
-from ogevm.fixtures import fixture_contract
 from ogevm.models.runtime import ModelRuntime
-from ogevm.pipe.bundle import EMPTY_BUNDLE_ROOT
+from ogevm.records import EMPTY_BUNDLE_ROOT
 from ogevm.models.store import ModelInfo, ModelStore
 from ogevm.precompile.mocks import InferenceMocks, InvalidMock
 from ogevm.precompile.modes import InlineProvider
 from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_OPERATOR, DevAccount
 from ogevm.vm.blocks import PendingBlock
 from ogevm.vm.calls import execute_call
-from ogevm.verify.registry import RegistryConfig
 from ogevm.vm.forks import InferencePragueVM
-from ogevm.vm.scheduler import TASK_SCHEDULER_ADDRESS, scheduler_genesis_account
+from ogevm.vm.genesis import genesis_params, genesis_state, registry_interface
 
 DEFAULT_GAS = 10_000_000
-GENESIS_TIMESTAMP = 1_700_000_000
-
-
-def genesis_params(gas_limit: int = DEV_BLOCK_GAS_LIMIT) -> dict[str, Any]:
-    """Header fields of the development genesis (post-merge: no difficulty, no nonce)."""
-    return {
-        "difficulty": 0,
-        "gas_limit": gas_limit,
-        "timestamp": GENESIS_TIMESTAMP,
-        "base_fee_per_gas": DEV_INITIAL_BASE_FEE,
-        "nonce": b"\x00" * 8,
-        "extra_data": b"",
-    }
-
-
-def genesis_state(accounts: Sequence[DevAccount] = DEV_ACCOUNTS,
-                  registry: RegistryConfig = RegistryConfig()) -> dict[bytes, dict]:
-    """Each development account with ``DEV_ACCOUNT_BALANCE`` wei, the node registry and the
-    task scheduler."""
-    state = {
-        account.address: {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
-        for account in accounts
-    }
-    state[DEV_OPERATOR.address] = {"balance": DEV_ACCOUNT_BALANCE, "nonce": 0, "code": b"", "storage": {}}
-    state[INFERENCE_REGISTRY_ADDRESS] = registry.genesis_account()
-    state[TASK_SCHEDULER_ADDRESS] = scheduler_genesis_account()
-    return state
-
-
 def chain_class(vm_class: Type[VM], chain_id: int = DEV_CHAIN_ID) -> Type[Chain]:
     """A py-evm chain class that runs ``vm_class`` from genesis on."""
     return Chain.configure(__name__="InferenceChain", vm_configuration=((0, vm_class),), chain_id=chain_id)
@@ -148,9 +111,8 @@ class DevChain:
         if self.circuits is None:
             raise OgevmError("this chain has no circuit store: create it with circuits=CircuitStore(dir)")
         info = self.circuits.prepare(cid, self.models.load(cid))
-        registry = fixture_contract("InferenceNodeRegistry")
         result = self.send(DEV_OPERATOR, INFERENCE_REGISTRY_ADDRESS,
-                           registry.function("registerCircuit").encode(cid, info.vk_hash))
+                           registry_interface().function("registerCircuit").encode(cid, info.vk_hash))
         if not result.success:
             raise TransactionFailed(result.revert_reason, result.return_data)
         return info

@@ -33,14 +33,16 @@ from eth.db.atomic import AtomicDB  # noqa: E402
 from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelInput, Number, NumberTensor  # noqa: E402
 from ogevm.errors import InvalidBlock  # noqa: E402
 from ogevm.fixtures import fixture_contract, fixture_model  # noqa: E402
-from ogevm.pipe.bundle import MalformedBundle, bundle_root, decode_bundle, encode_bundle  # noqa: E402
+from ogevm.pipe.bundle import bundle_root, decode_bundle, encode_bundle  # noqa: E402
+from ogevm.records import MalformedBundle  # noqa: E402
 from ogevm.pipe.executor import local_executor  # noqa: E402
 from ogevm.pipe.pipeline import Pipeline, default_prover  # noqa: E402
 from ogevm.pipe.validator import BlockValidator  # noqa: E402
 from ogevm.precompile.modes import ReplayProvider  # noqa: E402
 from ogevm.verify.tee import SimulatedEnclave  # noqa: E402
 from ogevm.verify.zkml import CircuitProofChecker, CircuitStore  # noqa: E402
-from ogevm.vm.chain import DevChain, chain_class, genesis_params, genesis_state  # noqa: E402
+from ogevm.vm.chain import DevChain, chain_class  # noqa: E402
+from ogevm.vm.genesis import genesis_params, genesis_state  # noqa: E402
 
 from fuzz_budget import examples, report  # noqa: E402
 

@@ -15,16 +15,16 @@ from ogevm.abi.codec import encode_run_model_inference
 from ogevm.fixtures import fixture_contract
 from ogevm.models.binding import bind_inputs, samples
 from ogevm.models.store import ModelInfo
-from ogevm.pipe.bundle import InferenceRecord
 from ogevm.pipe.mempool import TERMINAL
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.validator import BlockValidator
 from ogevm.precompile.modes import ReplayProvider
-from ogevm.records import InferenceRequest, RequestId
+from ogevm.records import InferenceRecord, InferenceRequest, RequestId
 from ogevm.verify.vanilla import sign_result
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY
 from ogevm.vm.blocks import PendingBlock
-from ogevm.vm.chain import DeployedContract, DevChain, chain_class, genesis_params, genesis_state
+from ogevm.vm.chain import DeployedContract, DevChain, chain_class
+from ogevm.vm.genesis import genesis_params, genesis_state
 
 #: The inference node of the tests: the development node the genesis registry allows.
 NODE_KEY = DEV_INFERENCE_NODE_KEY

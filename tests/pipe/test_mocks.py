@@ -12,12 +12,12 @@ from ogevm.abi.types import JsonScalar, StringTensor
 from ogevm.errors import InvalidBlock, TransactionFailed
 from ogevm.fixtures import fixture_contract
 from ogevm.node.rpc.shapes import record_json
-from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.bundle import bundle_root
 from ogevm.pipe.executor import local_executor
 from ogevm.pipe.mocks import MOCK_NODE
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.precompile.mocks import InferenceMocks, InvalidMock, parse_output, request_digest
-from ogevm.records import InferenceResult, RequestId
+from ogevm.records import InferenceRecord, InferenceResult, RequestId
 from ogevm.verify.vanilla import recover_signer
 from ogevm.vm.accounts import DEV_MOCK_KEY
 from ogevm.vm.chain import DevChain

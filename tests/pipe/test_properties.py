@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ogevm.errors import InvalidBlock
-from ogevm.pipe.bundle import InferenceRecord, bundle_root
+from ogevm.pipe.bundle import bundle_root
+from ogevm.records import InferenceRecord
 from ogevm.models.runtime import ModelRuntime
 from ogevm.pipe.executor import InferenceExecutor, local_executor
 from ogevm.pipe.mempool import TxState

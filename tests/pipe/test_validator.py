@@ -9,10 +9,10 @@ import rlp
 
 from ogevm.abi import InferenceMode
 from ogevm.errors import InvalidBlock
-from ogevm.pipe.bundle import InferenceRecord, bundle_root, encode_bundle, encodings_root
+from ogevm.pipe.bundle import bundle_root, encode_bundle, encodings_root
 from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
-from ogevm.records import RequestId
+from ogevm.records import InferenceRecord, RequestId
 from ogevm.verify.vanilla import ResultSigner
 from ogevm.vm.chain import DevChain
 

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ogevm.abi.types import InferenceMode, ModelOutput, Number, NumberTensor
-from ogevm.pipe.bundle import InferenceRecord
-from ogevm.records import InferenceResult, RequestId
+from ogevm.records import InferenceRecord, InferenceResult, RequestId
 from ogevm.verify.records import InvalidRecord, check_record, verify_record
 from ogevm.verify.registry import RegistryView
 from ogevm.verify.tee import SimulatedEnclave

@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 
 from ogevm.abi.codec import encode_output
 from ogevm.abi.types import InferenceMode, ModelOutput, Number, NumberTensor
-from ogevm.pipe.bundle import InferenceRecord, MalformedBundle, decode_bundle, encode_bundle
-from ogevm.records import InferenceResult, RequestId
+from ogevm.pipe.bundle import decode_bundle, encode_bundle
+from ogevm.records import MAX_BATCH_DEPTH, BatchPosition, InferenceRecord, InferenceResult, MalformedBundle, RequestId
 from ogevm.testing.strategies import model_outputs
-from ogevm.verify.vanilla import MAX_BATCH_DEPTH, BatchPosition
 
 OUTPUT = ModelOutput((NumberTensor("y", (Number(71, 1),), (1, 1)),), (), (), False)
 RECORD = InferenceRecord(InferenceResult(RequestId(b"\x01" * 32, 3), b"\x02" * 32, output=OUTPUT),

@@ -12,10 +12,9 @@ from eth_keys.constants import SECPK1_N
 
 from ogevm.abi.types import InferenceMode, ModelOutput, Number, NumberTensor
 from ogevm.constants import INFERENCE_REGISTRY_ADDRESS, ATTESTATION_PRECOMPILE_ADDRESS
-from ogevm.pipe.bundle import InferenceRecord
-from ogevm.records import InferenceResult, RequestId
+from ogevm.records import InferenceRecord, InferenceResult, RequestId
 from ogevm.verify.records import InvalidRecord, verify_record
-from ogevm.verify.registry import RegistryView, registry_interface
+from ogevm.verify.registry import RegistryView
 from ogevm.verify.tee import (
     DEV_VENDOR_ROOT_KEY,
     SIMULATED_ENCLAVE_MEASUREMENT,
@@ -25,6 +24,7 @@ from ogevm.verify.tee import (
 )
 from ogevm.verify.vanilla import DOMAIN, is_low_s, output_hash, recover_signer, sign_result, signing_hash
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY, DEV_OPERATOR
+from ogevm.vm.genesis import registry_interface
 
 RESULT = InferenceResult(RequestId(b"\x01" * 32, 0), b"\x02" * 32,
                          output=ModelOutput((NumberTensor("y", (Number(71, 1),), (1, 1)),), (), (), False))

@@ -15,15 +15,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 pytest.importorskip("ezkl", reason="ZKML tests need the ezkl package (pip install 'ogevm[zkml]')")
 
-from ogevm.errors import ModelIntegrityError  # noqa: E402
+from ogevm.errors import ModelIntegrityError, ProofInvalid, ZkmlUnsupported  # noqa: E402
 from ogevm.fixtures import fixture_model  # noqa: E402
 from ogevm.models.cid import compute_cid  # noqa: E402
 from ogevm.verify.zkml import (  # noqa: E402
     FIELD_MODULUS,
     SRS_LABEL,
     CircuitStore,
-    ProofInvalid,
-    ZkmlUnsupported,
     decode_proof,
     encode_proof,
     prove_in_process,

@@ -23,7 +23,8 @@ from ogevm.precompile.modes import ReplayProvider  # noqa: E402
 from ogevm.verify.vanilla import sign_result  # noqa: E402
 from ogevm.verify.zkml import CircuitProofChecker, CircuitStore, decode_proof, encode_proof  # noqa: E402
 from ogevm.vm.accounts import DEV_INFERENCE_NODE_KEY  # noqa: E402
-from ogevm.vm.chain import DevChain, chain_class, genesis_params, genesis_state  # noqa: E402
+from ogevm.vm.chain import DevChain, chain_class  # noqa: E402
+from ogevm.vm.genesis import genesis_params, genesis_state  # noqa: E402
 
 pytestmark = pytest.mark.zkml
 FOUR = [(15, 1), (-2, 0), (325, 2), (1, 0)]

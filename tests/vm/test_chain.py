@@ -8,7 +8,8 @@ from eth_account import Account
 from ogevm.constants import DEV_ACCOUNT_BALANCE, DEV_CHAIN_ID
 from ogevm.fixtures import fixture_contract
 from ogevm.vm.accounts import DEV_ACCOUNTS, DEV_MNEMONIC
-from ogevm.vm.chain import DevChain, chain_class, genesis_params, genesis_state
+from ogevm.vm.chain import DevChain, chain_class
+from ogevm.vm.genesis import genesis_params, genesis_state
 from ogevm.vm.forks import InferenceCancunVM
 
 

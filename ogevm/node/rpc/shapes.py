@@ -11,7 +11,7 @@ from eth.constants import CREATE_CONTRACT_ADDRESS
 from ogevm.node.impersonation import sender_of
 from ogevm.node.params import LogFilter
 from ogevm.node.rpc.base import data, qty
-from ogevm.pipe.bundle import InferenceRecord
+from ogevm.records import InferenceRecord
 
 
 def record_json(record: InferenceRecord) -> dict:
