@@ -82,6 +82,8 @@ class Pipeline:
         self._background_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ogevm-simulate")
         self._background: Future | None = None
         self._background_lock = threading.Lock()
+        #: (head hash, state, next base fee) admission reads (see :meth:`_admission_view`).
+        self._admission = None
         #: Included txs, and the EVM passes they took (see :meth:`passes_per_included_tx`).
         self.included = 0
         self.included_passes = 0
@@ -99,9 +101,19 @@ class Pipeline:
     def submit(self, tx: SignedTransactionAPI, on_admit=None) -> bytes:
         """Admit ``tx`` to the pool (``on_admit``: see :meth:`TxPool.add`). Raises
         TransactionRejected with the reason."""
+        state, base_fee = self._admission_view()
+        return self.pool.add(tx, state, base_fee, on_admit)
+
+    def _admission_view(self):
+        """The head's state and the next block's base fee, made once per head: admission
+        only reads them, and making them costs more than the checks (a burst's sends share
+        them)."""
         head = self.chain.head
-        base_fee = self.chain.base_vm_class.create_header_from_parent(head).base_fee_per_gas
-        return self.pool.add(tx, self.chain.state(), base_fee, on_admit)
+        view = self._admission
+        if view is None or view[0] != head.hash:
+            base_fee = self.chain.base_vm_class.create_header_from_parent(head).base_fee_per_gas
+            view = self._admission = (head.hash, self.chain.state(), base_fee)
+        return view[1], view[2]
 
     # --- rounds -------------------------------------------------------------------
     def advance(self) -> None:

@@ -99,6 +99,13 @@ def test_nonce_too_low_is_rejected(chain, pipeline):
     assert rejection(pipeline, transfer(chain, nonce=0, value=2)) == "nonce too low: 0 < 1"
 
 
+def test_admission_reads_each_new_head(chain, pipeline):
+    """The state admission reads is made once per head: a block mined since is seen."""
+    pipeline.submit(transfer(chain, sender=1))  # admission's view of this head is made
+    chain.mine([transfer(chain, sender=0)])  # nonce 0 of sender 0 goes in directly
+    assert rejection(pipeline, transfer(chain, sender=0, nonce=0, value=2)) == "nonce too low: 0 < 1"
+
+
 def test_insufficient_funds_is_rejected(chain, pipeline):
     pauper = DevAccount(keys.PrivateKey(b"\x07" * 32))
     assert chain.balance(pauper.address) == 0
