@@ -25,3 +25,20 @@ def fuzz_settings(default: int) -> settings:
 def report(name: str, cases: int) -> None:
     """Print the count of cases a fuzzer ran (shown with ``pytest -s``)."""
     print(f"\nfuzz {name}: {cases} cases")
+
+
+def precompile_outcome(computation, gas: int) -> str:
+    """``success``, ``revert`` (with a readable reason, never an internal error) or ``out of
+    gas`` (all the gas, no data): the only ways a precompile call may end, within ``gas``."""
+    from ogevm.abi.codec import decode_revert_reason
+
+    used, output = computation.get_gas_used(), bytes(computation.output)
+    assert 0 <= used <= gas
+    if not computation.is_error:
+        return "success"
+    if output:
+        reason = decode_revert_reason(output)
+        assert reason and not reason.startswith("internal error"), reason
+        return "revert"
+    assert used == gas, "only out of gas returns no data, and it uses all the gas"
+    return "out of gas"

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzz_budget import examples, fuzz_settings, report
+from fuzz_budget import examples, fuzz_settings, precompile_outcome, report
 from ogevm.abi import InferenceMode, ModelInferenceRequest, encode_run_model_inference
-from ogevm.abi.codec import RUN_MODEL_INFERENCE_SELECTOR, decode_revert_reason
+from ogevm.abi.codec import RUN_MODEL_INFERENCE_SELECTOR
 from ogevm.constants import GAS_MODEL_BASE, INFERENCE_PRECOMPILE_ADDRESS
 from ogevm.errors import ModelStoreError
 from ogevm.fixtures import FIXTURES
@@ -46,18 +46,7 @@ def fuzz_chain(fixture_store):
 def check_call(chain: DevChain, data: bytes, gas: int, kind: str) -> None:
     """The call ends in success, a readable revert or out of gas, within ``gas``."""
     computation = chain.execute_call(INFERENCE_PRECOMPILE_ADDRESS, data, gas=gas)
-    used, output = computation.get_gas_used(), bytes(computation.output)
-    assert 0 <= used <= gas
-    if computation.is_error:
-        if output:
-            reason = decode_revert_reason(output)
-            assert reason and not reason.startswith("internal error"), reason
-            CASES[f"{kind}: revert"] += 1
-        else:
-            assert used == gas, "only out of gas returns no data, and it uses all the gas"
-            CASES[f"{kind}: out of gas"] += 1
-    else:
-        CASES[f"{kind}: success"] += 1
+    CASES[f"{kind}: {precompile_outcome(computation, gas)}"] += 1
 
 
 @st.composite

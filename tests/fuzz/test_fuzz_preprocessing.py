@@ -17,8 +17,7 @@ from eth_abi import decode, encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzz_budget import examples, fuzz_settings, report
-from ogevm.abi.codec import decode_revert_reason
+from fuzz_budget import examples, fuzz_settings, precompile_outcome, report
 from ogevm.constants import PREPROCESSING_PRECOMPILE_ADDRESS
 from ogevm.precompile.preprocessing import FUNCTIONS, FUNCTIONS_BY_SELECTOR
 from ogevm.vm.chain import DevChain
@@ -42,24 +41,17 @@ def fuzz_chain():
 def check_call(chain: DevChain, data: bytes, gas: int, kind: str) -> None:
     """The call ends in a well-formed result, a readable revert or out of gas, within ``gas``."""
     computation = chain.execute_call(PREPROCESSING_PRECOMPILE_ADDRESS, data, gas=gas)
-    used, output = computation.get_gas_used(), bytes(computation.output)
-    assert 0 <= used <= gas
-    if computation.is_error:
-        if output:
-            reason = decode_revert_reason(output)
-            assert reason and not reason.startswith("internal error"), reason
-            CASES[f"{kind}: revert"] += 1
-        else:
-            assert used == gas, "only out of gas returns no data, and it uses all the gas"
-            CASES[f"{kind}: out of gas"] += 1
+    outcome = precompile_outcome(computation, gas)
+    CASES[f"{kind}: {outcome}"] += 1
+    if outcome != "success":
         return
+    output = bytes(computation.output)
     function = FUNCTIONS_BY_SELECTOR[data[:4]]
     if function.returns_array:
         (numbers,) = decode(["(int128,int128)[]"], output)
     else:
         numbers = decode(["(int128,int128)"], output)
     assert numbers and all(decimals == 18 for _, decimals in numbers)
-    CASES[f"{kind}: success"] += 1
 
 
 @st.composite
