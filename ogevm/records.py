@@ -34,6 +34,7 @@ from rlp.sedes import Binary, List, big_endian_int, binary
 from trie import HexaryTrie
 
 from ogevm.abi.codec import decode_output, encode_output
+from ogevm.abi.llm import LLMChatRequest, LLMCompletionRequest
 from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelOutput
 from ogevm.errors import OgevmError
 
@@ -65,17 +66,27 @@ class RequestId:
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """One call of the precompile, decoded and checked against the model's inputs."""
+    """One call of the precompile, decoded and checked: ``runModelInference``'s with the
+    model's input ``feeds`` bound, or an LLM call (``samples`` 1, no feeds)."""
 
     id: RequestId
     digest: bytes
-    call: ModelInferenceRequest
+    call: ModelInferenceRequest | LLMCompletionRequest | LLMChatRequest
     samples: int
     feeds: Mapping[str, np.ndarray] = field(compare=False, repr=False)
 
     @property
     def model_cid(self) -> str:
         return self.call.model_cid
+
+    @property
+    def mode(self) -> InferenceMode:
+        """How the result is verified; an LLM call's VANILLA or TEE is the mode of that name."""
+        return InferenceMode[self.call.mode.name]
+
+    @property
+    def is_llm(self) -> bool:
+        return not isinstance(self.call, ModelInferenceRequest)
 
 
 @dataclass(frozen=True)

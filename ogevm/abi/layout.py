@@ -33,7 +33,7 @@ class LayoutError(ValueError):
 
 
 # --- encoding ------------------------------------------------------------------------
-def _uint(value: int) -> bytes:
+def encode_uint(value: int) -> bytes:
     return value.to_bytes(WORD, "big")
 
 
@@ -42,14 +42,14 @@ def _int(value: int) -> bytes:
 
 
 def _bytes(raw: bytes) -> bytes:
-    return _uint(len(raw)) + raw + b"\x00" * (-len(raw) % WORD)
+    return encode_uint(len(raw)) + raw + b"\x00" * (-len(raw) % WORD)
 
 
-def _string(text: str) -> bytes:
+def encode_string(text: str) -> bytes:
     return _bytes(text.encode("utf-8"))
 
 
-def _dynamic_tuple(static_heads: list[bytes | None], tails: list[bytes]) -> bytes:
+def dynamic_tuple(static_heads: list[bytes | None], tails: list[bytes]) -> bytes:
     """Heads in order: bytes for a static member, None for a dynamic one (its tail is next)."""
     head_size = WORD * len(static_heads)
     heads, offset, tail_iter = [], head_size, iter(tails)
@@ -57,7 +57,7 @@ def _dynamic_tuple(static_heads: list[bytes | None], tails: list[bytes]) -> byte
     for head in static_heads:
         if head is None:
             tail = next(tail_iter)
-            heads.append(_uint(offset))
+            heads.append(encode_uint(offset))
             body.append(tail)
             offset += len(tail)
         else:
@@ -65,46 +65,46 @@ def _dynamic_tuple(static_heads: list[bytes | None], tails: list[bytes]) -> byte
     return b"".join(heads) + b"".join(body)
 
 
-def _dynamic_array(encoded: list[bytes]) -> bytes:
-    return _uint(len(encoded)) + _dynamic_tuple([None] * len(encoded), encoded)
+def dynamic_array(encoded: list[bytes]) -> bytes:
+    return encode_uint(len(encoded)) + dynamic_tuple([None] * len(encoded), encoded)
 
 
 def _numbers(values) -> bytes:
-    return _uint(len(values)) + b"".join(_int(v) + _int(d) for v, d in values)
+    return encode_uint(len(values)) + b"".join(_int(v) + _int(d) for v, d in values)
 
 
 def _number_tensor(t: NumberTensor) -> bytes:
-    return _dynamic_tuple([None, None, None], [
-        _string(t.name), _numbers(t.values), _uint(len(t.shape)) + b"".join(_uint(d) for d in t.shape)])
+    return dynamic_tuple([None, None, None], [
+        encode_string(t.name), _numbers(t.values), encode_uint(len(t.shape)) + b"".join(encode_uint(d) for d in t.shape)])
 
 
 def _string_tensor(t: StringTensor) -> bytes:
-    return _dynamic_tuple([None, None], [_string(t.name), _dynamic_array([_string(v) for v in t.values])])
+    return dynamic_tuple([None, None], [encode_string(t.name), dynamic_array([encode_string(v) for v in t.values])])
 
 
 def _model_input(m: ModelInput) -> bytes:
-    return _dynamic_tuple([None, None], [_dynamic_array([_number_tensor(t) for t in m.numbers]),
-                                         _dynamic_array([_string_tensor(t) for t in m.strings])])
+    return dynamic_tuple([None, None], [dynamic_array([_number_tensor(t) for t in m.numbers]),
+                                         dynamic_array([_string_tensor(t) for t in m.strings])])
 
 
 def encode_request(request: ModelInferenceRequest) -> bytes:
     """``abi.encode(request)`` (one dynamic tuple: a leading offset word, then the tuple)."""
-    body = _dynamic_tuple([_uint(int(request.mode)), None, None],
-                          [_string(request.model_cid), _model_input(request.input)])
-    return _uint(WORD) + body
+    body = dynamic_tuple([encode_uint(int(request.mode)), None, None],
+                          [encode_string(request.model_cid), _model_input(request.input)])
+    return encode_uint(WORD) + body
 
 
 def _output_body(o: ModelOutput) -> bytes:
-    return _dynamic_tuple([None, None, None, _uint(1 if o.is_simulation_result else 0)], [
-        _dynamic_array([_number_tensor(t) for t in o.numbers]),
-        _dynamic_array([_string_tensor(t) for t in o.strings]),
-        _dynamic_array([_dynamic_tuple([None, None], [_string(j.name), _string(j.value)]) for j in o.jsons]),
+    return dynamic_tuple([None, None, None, encode_uint(1 if o.is_simulation_result else 0)], [
+        dynamic_array([_number_tensor(t) for t in o.numbers]),
+        dynamic_array([_string_tensor(t) for t in o.strings]),
+        dynamic_array([dynamic_tuple([None, None], [encode_string(j.name), encode_string(j.value)]) for j in o.jsons]),
     ])
 
 
 def encode_output(output: ModelOutput) -> bytes:
     """``abi.encode(output)``."""
-    return _uint(WORD) + _output_body(output)
+    return encode_uint(WORD) + _output_body(output)
 
 
 def encode_event(inference_id: str, encoded_request: bytes, output: ModelOutput) -> bytes:
@@ -120,15 +120,15 @@ def encode_output_and_event(inference_id: str, encoded_request: bytes,
                             output: ModelOutput) -> tuple[bytes, bytes]:
     """``(encode_output(output), encode_event(...))``, encoding the output once."""
     body = _output_body(output)
-    return _uint(WORD) + body, _event(inference_id, encoded_request, body)
+    return encode_uint(WORD) + body, _event(inference_id, encoded_request, body)
 
 
 def _event(inference_id: str, encoded_request: bytes, output_body: bytes) -> bytes:
-    return _dynamic_tuple([None, None, None], [_string(inference_id), encoded_request[WORD:], output_body])
+    return dynamic_tuple([None, None, None], [encode_string(inference_id), encoded_request[WORD:], output_body])
 
 
 # --- decoding --------------------------------------------------------------------------
-class _Reader:
+class Reader:
     """Canonical-layout reader: :meth:`fields` checks each offset against the cursor.
 
     Readers take a position and return ``(value, end)``, so one pass reads each byte once.
@@ -269,11 +269,11 @@ def decode_request(data: bytes) -> tuple[int, str, ModelInput]:
 
     Raises :class:`LayoutError` for anything but the canonical encoding.
     """
-    reader = _Reader(bytes(data))
+    reader = Reader(bytes(data))
     return reader.top(reader.request)
 
 
 def decode_output(data: bytes) -> ModelOutput:
     """Inverse of :func:`encode_output`. Raises :class:`LayoutError`."""
-    reader = _Reader(bytes(data))
+    reader = Reader(bytes(data))
     return reader.top(reader.output)

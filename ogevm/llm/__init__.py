@@ -18,28 +18,43 @@ The default model, ``tiny_chat``, is a byte-level n-gram model that
 
 from __future__ import annotations
 
-from ogevm.llm.constants import llm_gas
-from ogevm.llm.model import Generation, LanguageModel, WindowModel
-from ogevm.llm.runtime import LLMRequest, LLMRuntime
-from ogevm.llm.types import ChatCompletion, ChatMessage, Completion, ToolCall, ToolDefinition
-from ogevm.resources import MODELS, resource
+import functools
+from importlib import import_module
 
 #: Name of the fixture language model.
 DEFAULT_MODEL = "tiny_chat"
 
+#: Public name -> its module; imported on first use, so the ABI layer can use
+#: :mod:`ogevm.llm.types` without loading onnxruntime.
+_EXPORTS = {
+    "llm_gas": "constants", "Generation": "model", "LanguageModel": "model", "WindowModel": "model",
+    "LLMRequest": "runtime", "LLMRuntime": "runtime", "ChatCompletion": "types", "ChatMessage": "types",
+    "Completion": "types", "ToolCall": "types", "ToolDefinition": "types",
+}
 
-def fixture_llm(name: str = DEFAULT_MODEL) -> WindowModel:
-    """The fixture language model ``<name>`` shipped in ``fixtures/models/llm/``."""
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ogevm.llm' has no attribute {name!r}")
+    return getattr(import_module(f"ogevm.llm.{_EXPORTS[name]}"), name)
+
+
+@functools.cache
+def fixture_llm(name: str = DEFAULT_MODEL):
+    """The fixture language model ``<name>`` (a :class:`WindowModel`) shipped in
+    ``fixtures/models/llm/``; loaded once per process (it builds an onnxruntime session)."""
+    from ogevm.llm.model import WindowModel
+    from ogevm.resources import MODELS, resource
+
     return WindowModel.load(resource(MODELS, f"llm/{name}.onnx"))
 
 
-def default_runtime() -> LLMRuntime:
-    """A runtime that knows the fixture model, by its CID and as ``tiny_chat``."""
+def default_runtime():
+    """A new :class:`LLMRuntime` holding the fixture model, by its CID and as ``tiny_chat``:
+    what every chain starts with."""
+    from ogevm.llm.runtime import LLMRuntime
+
     return LLMRuntime([fixture_llm()])
 
 
-__all__ = [
-    "ChatCompletion", "ChatMessage", "Completion", "DEFAULT_MODEL", "Generation", "LLMRequest",
-    "LLMRuntime", "LanguageModel", "ToolCall", "ToolDefinition", "WindowModel", "default_runtime",
-    "fixture_llm", "llm_gas",
-]
+__all__ = [*sorted(_EXPORTS), "DEFAULT_MODEL", "default_runtime", "fixture_llm"]

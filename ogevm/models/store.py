@@ -8,6 +8,7 @@ A validator only needs the catalogue (``ModelInfo`` by CID), never the bytes.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,7 @@ class ModelStore(Mapping[str, ModelInfo]):
 
     With ``directory`` the bytes live in ``<cid>.onnx`` files there (and the store
     loads the ones present); without, in memory. Safe to use from several threads.
+    Language models are apart, in :attr:`llms` (files in ``<directory>/llm/``).
     """
 
     def __init__(self, directory: Path | str | None = None, max_bytes: int = MAX_MODEL_BYTES):
@@ -130,6 +132,7 @@ class ModelStore(Mapping[str, ModelInfo]):
         self._max_bytes = max_bytes
         self._infos: dict[str, ModelInfo] = {}
         self._memory: dict[str, bytes] = {}
+        self._llm_data: dict[str, bytes] = {}
         self._lock = threading.Lock()
         #: Files of ``directory`` that could not be loaded, with the reason.
         self.skipped: dict[Path, str] = {}
@@ -178,6 +181,49 @@ class ModelStore(Mapping[str, ModelInfo]):
                 raise ModelIntegrityError(f"stored model {cid} cannot be read: {exc.strerror}") from exc
         verify_cid(cid, data)
         return data
+
+    @functools.cached_property
+    def llms(self):
+        """The language models LLM calls may name (an :class:`~ogevm.llm.LLMRuntime`): the
+        fixture model ``tiny_chat``, those in ``<directory>/llm/`` and those :meth:`add_llm` adds."""
+        from ogevm.llm import default_runtime
+
+        runtime = default_runtime()
+        if self._directory is not None:
+            for path in sorted((self._directory / "llm").glob("*.onnx")):
+                try:
+                    self._add_llm(runtime, path.read_bytes())
+                except ModelStoreError as exc:
+                    self.skipped[path] = str(exc)
+        return runtime
+
+    def add_llm(self, data: bytes):
+        """Validate a language model file (a :class:`~ogevm.llm.WindowModel`), keep its bytes
+        (``<directory>/llm/<cid>.onnx``) and make it callable by CID and name; return it."""
+        model = self._add_llm(self.llms, bytes(data))
+        if self._directory is not None:
+            folder = self._directory / "llm"
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{model.cid}.onnx"
+            if not path.exists():
+                path.with_suffix(".tmp").write_bytes(data)
+                path.with_suffix(".tmp").replace(path)
+        return model
+
+    def llm_files(self) -> dict[str, bytes]:
+        """The files of the language models added to this store, by CID: what another process
+        needs to know the same models."""
+        with self._lock:
+            return dict(self._llm_data)
+
+    def _add_llm(self, runtime, data: bytes):
+        from ogevm.llm.model import WindowModel
+
+        model = WindowModel(data)
+        with self._lock:
+            self._llm_data[model.cid] = data
+            runtime.add(model)
+        return model
 
     def __getitem__(self, cid: str) -> ModelInfo:
         return self._infos[cid]

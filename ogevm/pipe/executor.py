@@ -175,7 +175,7 @@ class InferenceExecutor:
         is what the request gives alone, whatever it was stacked with."""
         info = self.models.get(request.model_cid)
         stackable = (self.batching and info is not None and info.batchable and info.batch_sizes
-                     and request.call.mode is not InferenceMode.ZKML
+                     and request.mode is not InferenceMode.ZKML
                      and stackable_rows(info.batch_sizes, feed_rows(request.feeds)))
         if not stackable:
             return ("alone", request.id)

@@ -21,7 +21,7 @@ MOCK_NODE = MOCK_SIGNER.address
 
 def mock_record(request: InferenceRequest, result: InferenceResult) -> InferenceRecord:
     """The record of a mocked ``result`` for ``request``, signed by the mock key."""
-    return InferenceRecord(result, request.call.mode, request.model_cid, MOCK_NODE, MOCK_SIGNER.sign(result))
+    return InferenceRecord(result, request.mode, request.model_cid, MOCK_NODE, MOCK_SIGNER.sign(result))
 
 
 def is_mock(record: InferenceRecord) -> bool:

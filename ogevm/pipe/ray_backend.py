@@ -233,7 +233,7 @@ class RayBackend(ExecutorBackend):
                 if cid not in self._model_refs:
                     self._model_refs[cid] = ray.put(self.models.load(cid))
                 models[cid] = self._model_refs[cid]
-            if self.circuits is not None and any(r.call.mode is InferenceMode.ZKML for r in job.requests):
+            if self.circuits is not None and any(r.mode is InferenceMode.ZKML for r in job.requests):
                 if cid not in self._circuit_refs:
                     try:
                         self._circuit_refs[cid] = ray.put(self.circuits.export(cid))

@@ -37,6 +37,7 @@ from eth.vm.base import VM
 
 from ogevm.abc import Simulator
 from ogevm.errors import InvalidTransaction, OgevmError
+from ogevm.llm import default_runtime
 from ogevm.models.store import ModelInfo
 from ogevm.precompile.modes import CaptureProvider
 from ogevm.records import InferenceResult, RequestId
@@ -63,10 +64,13 @@ class RunSimulation:
     not the others'.
     """
 
-    def __init__(self, chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo]) -> None:
+    def __init__(self, chain: ChainAPI, vm_class: Type[VM], catalogue: Mapping[str, ModelInfo],
+                 llms=None) -> None:
         self.chain = chain
         self.vm_class = vm_class
         self.catalogue = catalogue
+        #: The language models LLM calls are priced on (the catalogue's by default).
+        self.llms = llms
         self._runs: dict[bytes, _SimulatedRun] = {}
 
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
@@ -87,7 +91,7 @@ class RunSimulation:
         hashes = [tx.hash for tx in transactions]
         try:
             if simulated is None or simulated.head != head or hashes[:len(simulated.hashes)] != simulated.hashes:
-                provider = CaptureProvider(self.catalogue, known)
+                provider = CaptureProvider(self.catalogue, known, self.llms)
                 # A sender's queue may hold more gas than one block: simulate it as one sequence.
                 pending = PendingBlock(self.chain, self.vm_class.with_provider(provider),
                                        gas_limit=SIMULATION_GAS_LIMIT)
@@ -153,17 +157,23 @@ class SimulationWorker:
         self._chain_class = chain_class(vm_class, chain_id)
         self.chain: ChainAPI | None = None
         self.catalogue: dict[str, ModelInfo] = {}
+        self.llms = default_runtime()
 
     def load(self, contents: Changes) -> None:
         apply_changes(self.db, contents)
         self.chain = self._chain_class(self.db)
-        self._simulation = RunSimulation(self.chain, self.vm_class, self.catalogue)
+        self._simulation = RunSimulation(self.chain, self.vm_class, self.catalogue, self.llms)
 
     def sync(self, changes: Changes) -> None:
         apply_changes(self.db, changes)
 
-    def models(self, infos: Sequence[ModelInfo]) -> None:
+    def models(self, infos: Sequence[ModelInfo], llm_files: Sequence[bytes] = ()) -> None:
+        """Catalogue entries, and language model files (LLM calls are priced on them)."""
+        from ogevm.llm.model import WindowModel
+
         self.catalogue.update((info.cid, info) for info in infos)
+        for data in llm_files:
+            self.llms.add(WindowModel(data))
 
     def simulate(self, runs: Sequence[tuple[Sequence[bytes], Mapping]]) -> list[Outcome]:
         decode = self.vm_class.get_transaction_builder().decode
@@ -205,9 +215,15 @@ class WorkerSimulator(Simulator):
         """``count`` new workers holding the database's contents and every model."""
         workers = [self._start_worker() for _ in range(count)]
         contents, infos = self.db.contents(), list(self.chain.models.values())
-        for call in [w.call("load", contents) for w in workers] + [w.call("models", infos) for w in workers]:
+        llm_files = list(self._llm_files().values())
+        for call in ([w.call("load", contents) for w in workers]
+                     + [w.call("models", infos, llm_files) for w in workers]):
             call.wait()
         return workers
+
+    def _llm_files(self) -> dict[str, bytes]:
+        llm_files = getattr(self.chain.models, "llm_files", None)
+        return llm_files() if llm_files is not None else {}
 
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
         with self._lock:
@@ -248,15 +264,16 @@ class WorkerSimulator(Simulator):
     def _catch_up(self) -> None:
         changes = self.db.drain()
         new_models = [info for cid, info in self.chain.models.items() if cid not in self._models_sent]
+        new_llms = {cid: data for cid, data in self._llm_files().items() if cid not in self._models_sent}
         for w in range(len(self.workers)):
             try:
                 if changes:
                     self.workers[w].call("sync", changes).wait()
-                if new_models:
-                    self.workers[w].call("models", new_models).wait()
+                if new_models or new_llms:
+                    self.workers[w].call("models", new_models, list(new_llms.values())).wait()
             except WorkerDied:
                 self._replace(w)  # a new worker loads everything, these changes included
-        self._models_sent.update(info.cid for info in new_models)
+        self._models_sent.update([info.cid for info in new_models] + list(new_llms))
 
     def _replace(self, w: int) -> None:
         self.restarts += 1

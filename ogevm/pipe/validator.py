@@ -116,7 +116,7 @@ class BlockValidator:
         if len(used) != len(records):
             raise InvalidBlock(f"the block used {len(used)} inference results; the bundle has {len(records)}")
         for i, (request, record) in enumerate(zip(used, records)):
-            if (request.id, request.call.mode, request.model_cid) != (record.request_id, record.mode, record.model_cid):
+            if (request.id, request.mode, request.model_cid) != (record.request_id, record.mode, record.model_cid):
                 raise InvalidBlock(f"record for {record.request_id} does not describe the request made")
             if self._mocked(record):
                 continue

@@ -13,6 +13,7 @@ The job's VANILLA results are signed together, one signature over the Merkle roo
 their messages (:meth:`~ogevm.verify.vanilla.ResultSigner.sign_batch`), so a stacked run
 of small requests costs one signature, not one per request; a VANILLA result alone is
 signed alone. TEE and ZKML results are signed one by one, over their attestation or proof.
+An LLM request (:mod:`ogevm.precompile.llm`) always runs alone, on the store's language models.
 
 The same worker runs in the node's own threads (:class:`~ogevm.pipe.executor.ThreadPoolBackend`)
 or inside a Ray actor on another machine (:mod:`ogevm.pipe.ray_backend`).
@@ -32,6 +33,7 @@ from ogevm.models.batching import feed_rows, padded_size, stackable_rows
 from ogevm.models.binding import encode_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.models.store import ModelInfo
+from ogevm.precompile.llm import run_llm
 from ogevm.records import BatchPosition, InferenceRecord, InferenceRequest, InferenceResult
 from ogevm.verify.tee import Attestation, SimulatedEnclave
 from ogevm.verify.vanilla import ResultSigner
@@ -144,10 +146,12 @@ class InferenceWorker:
     def _run_one(self, request: InferenceRequest) -> tuple[InferenceResult, bytes]:
         proof = b""
         try:
+            if request.is_llm:
+                return InferenceResult(request.id, request.digest, output=run_llm(self.runtime.store.llms, request)), b""
             info = self.runtime.store.get(request.model_cid)
             if info is None:
                 raise UnknownModel(request.model_cid)
-            if request.call.mode is InferenceMode.ZKML:
+            if request.mode is InferenceMode.ZKML:
                 proof, output = self._prove(info, request)
             else:
                 output = self.runtime.run(info, request.feeds)
@@ -167,7 +171,7 @@ class InferenceWorker:
     def _records(self, job: Job, results: list[tuple[InferenceResult, bytes]]) -> tuple[InferenceRecord, ...]:
         """The job's signed records, in its order: its VANILLA results under one batch
         signature when there are several, every other result signed alone."""
-        vanilla = [i for i, request in enumerate(job.requests) if request.call.mode is InferenceMode.VANILLA]
+        vanilla = [i for i, request in enumerate(job.requests) if request.mode is InferenceMode.VANILLA]
         positions: dict[int, BatchPosition] = {}
         if len(vanilla) > 1:
             signature, in_batch = self.signer.sign_batch([results[i][0] for i in vanilla])
@@ -183,7 +187,7 @@ class InferenceWorker:
 
     def _record(self, request: InferenceRequest, result: InferenceResult, proof: bytes) -> InferenceRecord:
         """A record signed alone."""
-        mode = request.call.mode
+        mode = request.mode
         if mode is InferenceMode.TEE and self.enclave is not None:
             return InferenceRecord(result, mode, request.model_cid, self.enclave.address,
                                    self.enclave.sign(result), attestation=self._attestation)

@@ -1,8 +1,10 @@
 """The inference precompile at ``0x…F4``.
 
-One call: charge the base gas, decode, look the model up, bind the inputs, charge the
-model gas (from the bound input shapes, before the model runs) and the mode gas, ask
-the results provider, then encode the output, charge and emit ``ModelInferenceEvent``.
+A ``runModelInference`` call: charge the base gas, decode, look the model up, bind the
+inputs, charge the model gas (from the bound input shapes, before the model runs) and the
+mode gas, ask the results provider, then encode the output, charge and emit
+``ModelInferenceEvent``. The LLM functions (:mod:`ogevm.precompile.llm`) share the base gas,
+the provider and the reverts; they are priced from their prompt and ``max_tokens``.
 Every failure is a revert whose data is ``Error(string)`` with a readable reason and
 whose gas stays charged; only py-evm's VM errors ever leave this function.
 """
@@ -33,6 +35,7 @@ from ogevm.constants import (
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError
 from ogevm.models.binding import bind_inputs, model_gas, samples
+from ogevm.precompile.llm import LLM_DECODERS, default_llms, prepare, response_data
 from ogevm.records import InferenceRequest
 from ogevm.tensors import check_structure
 
@@ -57,22 +60,11 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
     request_id = computation.transaction_context.next_inference_id()
     provider = computation.state.inference_provider
     try:
-        call = decode_run_model_inference(data)
-        check_structure(call.input)
-        info = provider.model(call.model_cid)
-        if call.mode is InferenceMode.ZKML and not zkml_enabled(computation.state, call.model_cid):
-            raise InferenceError(f"model {call.model_cid!r} is not enabled for ZKML (no circuit registered)")
-        feeds = bind_inputs(info, call.input)
-        computation.consume_gas(
-            model_gas(info, feeds) + GAS_MODE_SURCHARGE[call.mode], reason="inference: model"
-        )
-        request = InferenceRequest(request_id, keccak(data), call, samples(info, call.input), feeds)
-        result = provider.resolve(request)
-        if result.error is not None:
-            raise InferenceError(result.error)
-        # the calldata after the selector is abi.encode(request): only the canonical layout decodes
-        output, event = encode_output_and_event(str(request_id), data[4:], result.output)
-        computation.consume_gas(GAS_EVENT + GAS_EVENT_PER_BYTE * len(event), reason="inference: event")
+        decode_llm_call = LLM_DECODERS.get(bytes(data[:4]))
+        if decode_llm_call is None:
+            output, event = _model_inference(computation, provider, request_id, data)
+        else:
+            output, event = _llm_call(computation, provider, request_id, data, decode_llm_call(data)), None
     except InferenceError as exc:
         _revert(computation, exc.reason)
     except VMError:
@@ -80,8 +72,43 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
     except Exception as exc:  # a bug must not crash block building or import
         _revert(computation, f"internal error: {type(exc).__name__}")
     computation.output = output
-    computation.add_log_entry(INFERENCE_PRECOMPILE_ADDRESS, (_EVENT_TOPIC,), event)
+    if event is not None:
+        computation.add_log_entry(INFERENCE_PRECOMPILE_ADDRESS, (_EVENT_TOPIC,), event)
     return computation
+
+
+def _model_inference(computation: ComputationAPI, provider, request_id, data: bytes) -> tuple[bytes, bytes]:
+    """``runModelInference``: its return data and the data of its ``ModelInferenceEvent``."""
+    call = decode_run_model_inference(data)
+    check_structure(call.input)
+    info = provider.model(call.model_cid)
+    if call.mode is InferenceMode.ZKML and not zkml_enabled(computation.state, call.model_cid):
+        raise InferenceError(f"model {call.model_cid!r} is not enabled for ZKML (no circuit registered)")
+    feeds = bind_inputs(info, call.input)
+    computation.consume_gas(
+        model_gas(info, feeds) + GAS_MODE_SURCHARGE[call.mode], reason="inference: model"
+    )
+    request = InferenceRequest(request_id, keccak(data), call, samples(info, call.input), feeds)
+    result = provider.resolve(request)
+    if result.error is not None:
+        raise InferenceError(result.error)
+    # the calldata after the selector is abi.encode(request): only the canonical layout decodes
+    output, event = encode_output_and_event(str(request_id), data[4:], result.output)
+    computation.consume_gas(GAS_EVENT + GAS_EVENT_PER_BYTE * len(event), reason="inference: event")
+    return output, event
+
+
+def _llm_call(computation: ComputationAPI, provider, request_id, data: bytes, call) -> bytes:
+    """``runLLMCompletion`` / ``runLLMChat``: priced from the prepared request (prompt tokens and
+    ``max_tokens``) before any model runs; no event."""
+    request = InferenceRequest(request_id, keccak(data), call, 1, {})
+    llms = getattr(provider, "llms", None) or default_llms()
+    prepared = prepare(llms, call, request_id)
+    computation.consume_gas(prepared.gas + GAS_MODE_SURCHARGE[request.mode], reason="inference: language model")
+    result = provider.resolve(request)
+    if result.error is not None:
+        raise InferenceError(result.error)
+    return response_data(call, result.output)
 
 
 def zkml_enabled(state, model_cid: str) -> bool:

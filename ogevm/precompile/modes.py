@@ -19,6 +19,7 @@ from ogevm.abi.types import SIMULATION_OUTPUT, InferenceMode
 from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
 from ogevm.models.runtime import ModelRuntime
 from ogevm.models.store import ModelInfo, ModelStore
+from ogevm.precompile.llm import default_llms, run_llm
 from ogevm.precompile.mocks import InferenceMocks
 from ogevm.records import InferenceRequest, InferenceResult, RequestId
 
@@ -26,10 +27,13 @@ Catalogue = Mapping[str, ModelInfo]
 
 
 class CatalogueProvider(ResultsProvider):
-    """Answers ``model`` from a catalogue of ``ModelInfo`` by CID."""
+    """Answers ``model`` from a catalogue of ``ModelInfo`` by CID; LLM calls are prepared on
+    ``llms`` (an :class:`~ogevm.llm.LLMRuntime`): by default the catalogue's (a
+    :class:`ModelStore`'s), else the fixture model's."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, llms=None) -> None:
         self.catalogue = catalogue
+        self.llms = llms or getattr(catalogue, "llms", None) or default_llms()
 
     def model(self, cid: str) -> ModelInfo:
         info = self.catalogue.get(cid)
@@ -47,8 +51,8 @@ class InlineProvider(CatalogueProvider):
     """
 
     def __init__(self, store: ModelStore, runtime: ModelRuntime | None = None, circuits=None,
-                 mocks: InferenceMocks | None = None) -> None:
-        super().__init__(store)
+                 mocks: InferenceMocks | None = None, llms=None) -> None:
+        super().__init__(store, llms)
         self.runtime = runtime or ModelRuntime(store)
         self.circuits = circuits
         self.mocks = mocks
@@ -58,8 +62,10 @@ class InlineProvider(CatalogueProvider):
         if mocked is not None:
             return mocked
         try:
+            if request.is_llm:
+                return InferenceResult(request.id, request.digest, output=run_llm(self.llms, request))
             info = self.model(request.model_cid)
-            if request.call.mode is InferenceMode.ZKML:
+            if request.mode is InferenceMode.ZKML:
                 output = self._zkml_output(info, request)
             else:
                 output = self.runtime.run(info, request.feeds)
@@ -83,8 +89,8 @@ class CaptureProvider(CatalogueProvider):
     :meth:`missing` those that had no matching known result.
     """
 
-    def __init__(self, catalogue: Catalogue, known: Mapping[RequestId, InferenceResult] = {}) -> None:
-        super().__init__(catalogue)
+    def __init__(self, catalogue: Catalogue, known: Mapping[RequestId, InferenceResult] = {}, llms=None) -> None:
+        super().__init__(catalogue, llms)
         self.known = known
         self.requests: dict[bytes, list[InferenceRequest]] = defaultdict(list)
 
@@ -111,8 +117,8 @@ class ReplayProvider(CatalogueProvider):
     ``divergent[tx_hash]`` the request it diverged on (what a builder runs next for it).
     """
 
-    def __init__(self, catalogue: Catalogue, results: Mapping[RequestId, InferenceResult]) -> None:
-        super().__init__(catalogue)
+    def __init__(self, catalogue: Catalogue, results: Mapping[RequestId, InferenceResult], llms=None) -> None:
+        super().__init__(catalogue, llms)
         self.results = results
         self.used: dict[bytes, list[InferenceRequest]] = defaultdict(list)
         self.divergences: dict[bytes, str] = {}

@@ -1,0 +1,128 @@
+"""LLM calls through PIPE: captured in simulation, run by the executor, replayed with the same
+reply as INLINE (same header), and validated by a replica that never runs a model."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+from eth.db.atomic import AtomicDB
+
+from ogevm.abi.codec import decode_revert_reason
+from ogevm.abi.llm import (
+    LLMChatRequest,
+    LLMCompletionRequest,
+    LLMInferenceMode,
+    decode_chat_response,
+    decode_completion_response,
+    encode_llm_chat,
+    encode_llm_completion,
+)
+from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.llm.types import ChatMessage, ToolDefinition
+from ogevm.pipe.pipeline import Pipeline
+from ogevm.pipe.simulation import WorkerSimulator, process_workers
+from ogevm.resources import MODELS, resource
+from ogevm.vm.recording_db import RecordingDB
+from ogevm.vm.chain import DevChain
+
+from pipe_helpers import GAS, GWEI, NODE_KEY, Replica, mine_inline_like, receipts_of
+
+WEATHER = ToolDefinition("Get the weather of a city", "get_weather",
+                         '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}')
+
+
+def completion(prompt: str, temperature: int = 0, max_tokens: int = 40, **changes) -> bytes:
+    return encode_llm_completion(LLMCompletionRequest(
+        LLMInferenceMode.VANILLA, "tiny_chat", prompt, max_tokens, (), temperature)._replace(**changes))
+
+
+def chat(text: str, tool_choice: str = "required", mode=LLMInferenceMode.VANILLA) -> bytes:
+    return encode_llm_chat(LLMChatRequest(mode, "tiny_chat", (ChatMessage("user", text),), (WEATHER,),
+                                          tool_choice, 120, (), 0))
+
+
+def send(chain: DevChain, data: bytes, sender: int):
+    return chain.sign(sender, INFERENCE_PRECOMPILE_ADDRESS, data, gas=GAS, max_priority_fee_per_gas=0,
+                      max_fee_per_gas=10 * GWEI)
+
+
+@pytest.fixture
+def chains():
+    return DevChain(), DevChain()
+
+
+def test_llm_transactions_through_pipe_equal_inline_and_validate_without_models(chains):
+    chain, twin = chains
+    calls = [completion("The price of "), completion("The price of ", temperature=80),
+             completion("ETH", temperature=100, max_tokens=25), chat("What is the weather in Paris?"),
+             chat("Hello!", tool_choice="none"), completion("x", max_tokens=0)]
+    txs = [send(chain, data, sender) for sender, data in enumerate(calls)]
+    pipeline = Pipeline(chain, NODE_KEY)
+    for tx in txs:
+        pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    assert {t.hash for t in built.block.transactions} == {t.hash for t in txs}
+    assert pipeline.passes_per_included_tx() == 2.0
+    twin_block, computations = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header
+    assert receipts_of(twin, twin_block) == receipts_of(chain, built.block)
+    outputs = {t.hash: c.output for t, c in zip(twin_block.transactions, computations)}
+    assert decode_revert_reason(outputs[txs[-1].hash]) == "max_tokens must be at least 1"  # priced before running
+    assert decode_completion_response(outputs[txs[0].hash]) != decode_completion_response(outputs[txs[1].hash])
+    reply = decode_chat_response(outputs[txs[3].hash])
+    assert reply.finish_reason == "tool_calls" and reply.message.tool_calls[0].name == "get_weather"
+    assert not decode_chat_response(outputs[txs[4].hash]).message.tool_calls
+    assert {r.request_id.tx_hash for r in built.records} == {t.hash for t in txs[:-1]}
+    Replica(chain).sync({built.block.number: built.records})
+
+
+def test_an_llm_failure_found_by_the_executor_is_a_committed_revert(chains, monkeypatch):
+    """A backend failure is only known when the model runs: the executor commits it as an
+    error result, and the replay reverts exactly as INLINE does."""
+    chain, twin = chains
+    from ogevm.llm.model import WindowModel
+    from ogevm.errors import ModelExecutionError
+
+    def broken(self, window):
+        raise ModelExecutionError("language model 'tiny_chat' failed: injected")
+
+    monkeypatch.setattr(WindowModel, "run", broken)
+    tx = send(chain, completion("The price of "), 0)
+    pipeline = Pipeline(chain, NODE_KEY)
+    pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    assert [r.result.error for r in built.records] == ["language model 'tiny_chat' failed: injected"]
+    twin_block, computations = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header
+    assert decode_revert_reason(computations[0].output) == "language model 'tiny_chat' failed: injected"
+
+
+
+def test_simulation_workers_know_a_language_model_added_to_the_store():
+    """A worker process prices LLM calls on the models the node's store holds, those added after
+    it started included, so a call of an added model is captured, not refused."""
+    db = RecordingDB(AtomicDB())
+    chain, twin = DevChain(db=db), DevChain()
+    simulator = WorkerSimulator(chain, db, process_workers(chain.base_vm_class, chain.chain.chain_id), 1)
+    pipeline = Pipeline(chain, NODE_KEY, simulator=simulator)
+    try:
+        renamed = _renamed_llm(resource(MODELS, "llm/tiny_chat.onnx").read_bytes(), "tiny_chat_2")
+        added = {store.add_llm(renamed).cid for store in (chain.models, twin.models)}
+        tx = send(chain, completion("The price of ", model_cid="tiny_chat_2"), 0)
+        pipeline.submit(tx)
+        (built,) = pipeline.run_until_idle()
+        assert [r.model_cid for r in built.records] == ["tiny_chat_2"] and len(added) == 1
+        twin_block, computations = mine_inline_like(twin, built.block)
+        assert twin_block.header == built.block.header
+        assert decode_completion_response(computations[0].output)
+    finally:
+        pipeline.close()
+
+
+def _renamed_llm(data: bytes, name: str) -> bytes:
+    """The fixture language model under another name (so another CID)."""
+    model = onnx.load_from_string(data)
+    for entry in model.metadata_props:
+        if entry.key == "ogevm.llm.name":
+            entry.value = name
+    return model.SerializeToString()
