@@ -7,6 +7,7 @@ import onnx
 import pytest
 from eth.db.atomic import AtomicDB
 
+from ogevm.abi import InferenceMode
 from ogevm.abi.codec import decode_revert_reason
 from ogevm.abi.llm import (
     LLMChatRequest,
@@ -19,9 +20,11 @@ from ogevm.abi.llm import (
 )
 from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
 from ogevm.llm.types import ChatMessage, ToolDefinition
+from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.simulation import WorkerSimulator, process_workers
 from ogevm.resources import MODELS, resource
+from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.recording_db import RecordingDB
 from ogevm.vm.chain import DevChain
 
@@ -126,3 +129,23 @@ def _renamed_llm(data: bytes, name: str) -> bytes:
         if entry.key == "ogevm.llm.name":
             entry.value = name
     return model.SerializeToString()
+
+
+def test_a_tee_llm_call_is_signed_by_the_enclave_and_validated(chains):
+    """LLMInferenceMode.TEE: the record is the enclave's, with its attestation (SIMULATED
+    enclave), and the model-free replica accepts it once the registry allows the enclave."""
+    chain, twin = chains
+    enclave = SimulatedEnclave()
+    pipeline = Pipeline(chain, NODE_KEY, executor=local_executor(chain.runtime, NODE_KEY, 1, enclave=enclave))
+    assert pipeline.register_nodes() >= 1
+    for number in range(1, chain.head.block_number + 1):
+        twin.chain.import_block(chain.chain.get_canonical_block_by_number(number))
+    tx = send(chain, chat("What is the weather in Paris?", mode=LLMInferenceMode.TEE), 0)
+    pipeline.submit(tx)
+    (built,) = pipeline.run_until_idle()
+    (record,) = built.records
+    assert (record.mode, record.node, record.attestation) == (InferenceMode.TEE, enclave.address,
+                                                              enclave.attestation.encode())
+    twin_block, _ = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header
+    Replica(chain).sync({built.block.number: built.records})
