@@ -38,7 +38,13 @@ onnxruntime nor py-evm.
 * Errors: :class:`OgevmError` and the stage bases :class:`InferenceError` (a provider's
   :class:`UnknownModel` among them), :class:`ModelStoreError`, :class:`InvalidTransaction`, :class:`TransactionRejected`,
   :class:`InvalidBlock`, :class:`ExecutorUnavailable`.
-* The JSON-RPC client: :class:`Client`, whose calls return a :class:`CallResult`.
+* LLM calls at ``0x…F4``: :class:`LLMInferenceMode`, :class:`LLMCompletionRequest`,
+  :class:`LLMChatRequest` (of :class:`ChatMessage`, :class:`ToolDefinition`; replies may hold
+  :class:`ToolCall`), :class:`LLMChatResponse`, their codecs :func:`encode_llm_completion`,
+  :func:`encode_llm_chat`, :func:`decode_completion_response`, :func:`decode_chat_response`;
+  the runtime :class:`LLMRuntime` of :class:`LanguageModel` backends (:class:`WindowModel`).
+* The JSON-RPC client: :class:`Client`, whose calls return a :class:`CallResult` (an
+  :class:`LLMReply` for its ``complete`` and ``chat``).
 """
 
 import os
@@ -85,7 +91,11 @@ _EXPORTS = {
                         "ModelInferenceRequest", "ModelOutput"),
     "ogevm.errors": ("OgevmError", "InferenceError", "UnknownModel", "ModelStoreError", "InvalidTransaction",
                      "TransactionRejected", "InvalidBlock", "ExecutorUnavailable"),
-    "ogevm.client": ("Client", "CallResult"),
+    "ogevm.abi.llm": ("LLMInferenceMode", "LLMCompletionRequest", "LLMChatRequest", "LLMChatResponse",
+                      "encode_llm_completion", "encode_llm_chat", "decode_completion_response",
+                      "decode_chat_response"),
+    "ogevm.llm": ("LLMRuntime", "LanguageModel", "WindowModel", "ChatMessage", "ToolCall", "ToolDefinition"),
+    "ogevm.client": ("Client", "CallResult", "LLMReply"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

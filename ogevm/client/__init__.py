@@ -45,6 +45,15 @@ Exactness, both ways:
   example the model's float32) computed from the exact decimals, with no double rounding.
   The SDK instead converts every output to float32.
 
+LLM calls go straight to the precompile, no harness::
+
+    reply = client.chat("tiny_chat", [{"role": "user", "content": "What is the weather in Paris?"}],
+                        tools=[{"name": "get_weather", "parameters": {"type": "object", "properties":
+                                {"city": {"type": "string"}}, "required": ["city"]}}],
+                        tool_choice="get_weather", max_tokens=120)
+    reply.finish_reason, reply.tool_calls   # 'tool_calls', (ToolCall(id='call_0', name='get_weather', ...),)
+    client.complete("tiny_chat", "The price of ", max_tokens=30, call=True).text   # eth_call, nothing sent
+
 The harness is deployed from ``fixtures/contracts/InferenceCaller.json`` of the checkout
 (pass ``harness_artifact=`` or ``harness_address=`` when running elsewhere).
 
@@ -62,9 +71,10 @@ a transaction the pool refuses (at once or later, e.g. after a restart) becomes
 
 from ogevm.client.inference import Client
 from ogevm.client.inputs import model_input, to_number
+from ogevm.client.llm import LLMReply
 from ogevm.client.results import CallResult, InferenceResult
 from ogevm.client.rpc import NodeUnavailable, RpcCallError
 from ogevm.client.transactions import ReceiptTimeout
 
-__all__ = ["CallResult", "Client", "InferenceResult", "NodeUnavailable", "ReceiptTimeout", "RpcCallError", "model_input",
+__all__ = ["CallResult", "Client", "InferenceResult", "LLMReply", "NodeUnavailable", "ReceiptTimeout", "RpcCallError", "model_input",
            "to_number"]

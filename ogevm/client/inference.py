@@ -14,15 +14,16 @@ from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelInput
 from ogevm.client.inputs import inference_mode, model_input
 from ogevm.client.results import CallResult, call_result, tensors_from_output, tensors_from_record
 from ogevm.client.rpc import EXECUTION_REVERTED, RpcCallError, revert_error
-from ogevm.client.transactions import TransactionSender
+from ogevm.client.llm import LLMCalls
 from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
 from ogevm.errors import OgevmError, TransactionFailed
 
 PRECOMPILE = "0x" + bytes(INFERENCE_PRECOMPILE_ADDRESS).hex()
 
 
-class Client(TransactionSender):
-    """Inference against an ogevm node at ``rpc_url``, paid by ``private_key``.
+class Client(LLMCalls):
+    """Inference against an ogevm node at ``rpc_url``, paid by ``private_key``; LLM calls
+    with :meth:`complete` and :meth:`chat` (:class:`~ogevm.client.llm.LLMCalls`).
 
     ``timeout`` bounds the wait for a receipt (seconds); ``harness_address`` reuses an
     ``InferenceCaller`` already deployed instead of deploying one; ``harness_artifact``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -196,3 +197,40 @@ def test_importing_ogevm_stays_light():
     code = "import sys, ogevm; assert 'numpy' not in sys.modules and 'ogevm.client' not in sys.modules; " \
            "from ogevm import Client; assert 'ogevm.client' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=FIXTURES.parent)
+
+
+
+# --- LLM calls ------------------------------------------------------------------------------------
+WEATHER_TOOL = {"name": "get_weather", "description": "Get the weather of a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def test_an_llm_completion_by_transaction_equals_the_runtime_and_the_eth_call(client):
+    """Sent through the node's PIPE pool, greedy: the runtime's own reply, as ``eth_call`` gives."""
+    from ogevm.llm import default_runtime
+
+    sent = client.complete("tiny_chat", "The price of ", max_tokens=30)
+    called = client.complete("tiny_chat", "The price of ", max_tokens=30, call=True)
+    assert sent.text == called.text == default_runtime().complete("tiny_chat", "The price of ", 30).text
+    assert sent.tx_hash and len(sent.records) == 1 and sent.records[0]["output"] is not None
+    assert called.tx_hash is None and called.records == ()
+
+
+def test_an_llm_chat_with_a_forced_tool_call(client):
+    reply = client.chat("tiny_chat", [{"role": "user", "content": "What is the weather in Paris?"}],
+                        tools=[WEATHER_TOOL], tool_choice="get_weather", max_tokens=120, mode="TEE")
+    assert reply.finish_reason == "tool_calls"
+    (call,) = reply.tool_calls
+    assert call.name == "get_weather" and call.id == "call_0"
+    assert set(json.loads(call.arguments)) == {"city"}
+
+
+@pytest.mark.parametrize("call", [True, False], ids=["eth_call", "transaction"])
+@pytest.mark.parametrize("model, max_tokens, temperature, reason", [
+    ("tiny_chat", 0, 0, "max_tokens must be at least 1"),
+    ("tiny_chat", 8, 101, "temperature 101 is outside 0..100"),
+    ("no_such_model", 8, 0, "unknown model 'no_such_model'"),
+])
+def test_bad_llm_requests_fail_with_their_reason(client, call, model, max_tokens, temperature, reason):
+    with pytest.raises(TransactionFailed, match=reason):
+        client.complete(model, "x", max_tokens=max_tokens, temperature=temperature, call=call)
