@@ -24,10 +24,20 @@ from eth.vm.base import VM
 from eth.vm.chain_context import ChainContext
 
 from ogevm.abi.codec import decode_output, decode_revert_reason, decode_run_model_inference
+from ogevm.abi.llm import (
+    RUN_LLM_CHAT_SELECTOR,
+    RUN_LLM_COMPLETION_SELECTOR,
+    LLMChatRequest,
+    LLMChatResponse,
+    LLMCompletionRequest,
+    decode_chat_response,
+    decode_completion_response,
+)
 from ogevm.abi.types import ModelInferenceRequest, ModelOutput, Number
 from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS, PREPROCESSING_PRECOMPILE_ADDRESS
 from ogevm.errors import InferenceError
 from ogevm.precompile.inference import InferenceReverted
+from ogevm.precompile.llm import LLM_DECODERS
 from ogevm.precompile.modes import Catalogue, ReplayProvider
 from ogevm.precompile.preprocessing import FUNCTIONS_BY_SELECTOR, decode_arrays
 from ogevm.records import InferenceResult, RequestId
@@ -219,13 +229,16 @@ def revert_reason(computation: ComputationAPI) -> str:
 
 
 # --- inference calls -------------------------------------------------------------------------------
+LLM_FUNCTIONS = {RUN_LLM_COMPLETION_SELECTOR: "runLLMCompletion", RUN_LLM_CHAT_SELECTOR: "runLLMChat"}
+
 @dataclass(frozen=True)
 class InferenceCall:
     """One call of the inference or preprocessing precompile.
 
     For ``0x…F4``: ``request_id`` (None if the call failed before it got one), ``request``
-    (None if its calldata is not a ``runModelInference`` call) and ``output`` (a
-    ``ModelOutput``). For ``0x…F6``: ``function`` (its name), ``arrays`` (its ``Number[]``
+    (None if its calldata decodes as none of the functions) and ``output`` (a
+    ``ModelOutput``); an LLM call also has ``function`` (``runLLMCompletion`` or ``runLLMChat``)
+    and its reply as ``output`` (the answer, or the ``LLMChatResponse``). For ``0x…F6``: ``function`` (its name), ``arrays`` (its ``Number[]``
     arguments) and ``output`` (a tuple of Numbers). ``error`` is the revert reason or
     geth's error text; ``gas_used`` the gas the call charged.
     """
@@ -236,9 +249,9 @@ class InferenceCall:
     gas_used: int
     error: str | None
     input: bytes
-    output: ModelOutput | tuple[Number, ...] | None = None
+    output: ModelOutput | tuple[Number, ...] | str | LLMChatResponse | None = None
     request_id: RequestId | None = None
-    request: ModelInferenceRequest | None = None
+    request: ModelInferenceRequest | LLMCompletionRequest | LLMChatRequest | None = None
     function: str | None = None
     arrays: tuple[tuple[Number, ...], ...] | None = None
 
@@ -263,6 +276,10 @@ def _inference_call(computation: ComputationAPI, caller: bytes) -> InferenceCall
     common = dict(precompile=msg.code_address, depth=msg.depth, caller=caller,
                   gas_used=computation.get_gas_used(), error=error, input=data)
     if msg.code_address == INFERENCE_PRECOMPILE_ADDRESS:
+        request_id = getattr(computation, "trace_request_id", None)
+        decode_llm_call = LLM_DECODERS.get(data[:4])
+        if decode_llm_call is not None:
+            return _llm_call(common, request_id, decode_llm_call, data, output, error)
         try:
             request = decode_run_model_inference(data)
         except InferenceError:  # another function or bad calldata: shown raw
@@ -278,6 +295,19 @@ def _inference_call(computation: ComputationAPI, caller: bytes) -> InferenceCall
             pass
     return InferenceCall(**common, function=function.name if function else None, arrays=arrays,
                          output=_preprocessing_output(output, function.returns_array) if error is None else None)
+
+
+def _llm_call(common: dict, request_id, decode_llm_call, data: bytes, output: bytes, error) -> InferenceCall:
+    """An LLM call: its request, and its reply (the answer, or the chat response) if it succeeded."""
+    try:
+        request = decode_llm_call(data)
+    except InferenceError:
+        return InferenceCall(**common, request_id=request_id)
+    function = LLM_FUNCTIONS[data[:4]]
+    reply = None
+    if error is None:
+        reply = decode_completion_response(output) if function == "runLLMCompletion" else decode_chat_response(output)
+    return InferenceCall(**common, request_id=request_id, request=request, function=function, output=reply)
 
 
 def _preprocessing_output(output: bytes, array: bool) -> tuple[Number, ...]:

@@ -261,6 +261,27 @@ def test_inference_tracer_shows_preprocessing_then_inference(node, w3, cids):
     assert trace["error"] == "execution reverted"
 
 
+
+def test_inference_tracer_shows_an_llm_chat_with_its_tool_call(node, w3):
+    from ogevm.abi.llm import LLMChatRequest, LLMInferenceMode, encode_llm_chat
+    from ogevm.llm.types import ChatMessage, ToolDefinition
+
+    weather = ToolDefinition("Get the weather", "get_weather",
+                             '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}')
+    chat = LLMChatRequest(LLMInferenceMode.VANILLA, "tiny_chat", (ChatMessage("user", "Weather in Paris?"),),
+                          (weather,), "required", 120, (), 0)
+    sent = w3.eth.send_transaction({"from": w3.eth.accounts[6], "to": Web3.to_checksum_address(F4),
+                                    "data": "0x" + encode_llm_chat(chat).hex(), "gas": GAS})
+    tx_hash, receipt = mined(w3, sent)
+    assert receipt.status == 1
+    (call,) = node.rpc("debug_traceTransaction", tx_hash, INFERENCE_TRACER)["calls"]
+    assert (call["function"], call["modelCid"], call["mode"]) == ("runLLMChat", "tiny_chat", "VANILLA")
+    assert call["inputs"]["messages"][0]["content"] == "Weather in Paris?"
+    assert call["inputs"]["tools"][0]["name"] == "get_weather" and call["inputs"]["max_tokens"] == 120
+    assert call["outputs"]["finish_reason"] == "tool_calls"
+    assert call["outputs"]["message"]["tool_calls"][0]["name"] == "get_weather"
+    assert call["requestId"] == f"{tx_hash}:0" and call["node"] is not None
+
 # --- reverts --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def caller(w3):

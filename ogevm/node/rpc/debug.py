@@ -14,6 +14,8 @@ persists anything. The struct logger keeps at most ``MAX_STRUCT_LOGS`` steps.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,6 +198,15 @@ def _inference_json(call: InferenceCall, records: dict) -> dict:
     if call.precompile == INFERENCE_PRECOMPILE_ADDRESS:
         record = records.get(call.request_id)
         request = call.request
+        if call.function is not None:  # an LLM call
+            entry.update({
+                "precompile": "inference", "function": call.function,
+                "requestId": None if call.request_id is None else str(call.request_id),
+                "modelCid": request.model_cid, "mode": request.mode.name, "inputs": _llm_request_json(request),
+                "outputs": None if call.output is None else _llm_reply_json(call.output),
+                "node": None if record is None else data(record.node),
+            })
+            return entry
         entry.update({
             "precompile": "inference", "requestId": None if call.request_id is None else str(call.request_id),
             "modelCid": request and request.model_cid, "mode": request and request.mode.name,
@@ -210,6 +221,18 @@ def _inference_json(call: InferenceCall, records: dict) -> dict:
                   "inputs": None if call.arrays is None else [_decimals(array) for array in call.arrays],
                   "outputs": None if call.output is None else _decimals(call.output)})
     return entry
+
+
+def _llm_request_json(request) -> dict:
+    """An LLM request's fields by their ABI names (``mode`` and ``modelCID`` are shown apart)."""
+    fields = {name: value for name, value in request._asdict().items() if name not in ("mode", "model_cid")}
+    return json.loads(json.dumps(fields, default=dataclasses.asdict))
+
+
+def _llm_reply_json(reply) -> dict:
+    if isinstance(reply, str):
+        return {"answer": reply}
+    return {"finish_reason": reply.finish_reason, "message": dataclasses.asdict(reply.message)}
 
 
 def _decimals(numbers: tuple[Number, ...]) -> list[str]:
