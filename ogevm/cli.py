@@ -65,7 +65,9 @@ def _add_node(commands) -> None:
     node.add_argument("--in-memory", action="store_true", help="keep nothing on disk (ignores --data-dir)")
     node.add_argument("--block-time", type=float, default=0.0, metavar="SECONDS",
                       help="seconds between blocks; 0 = automine (default: %(default)s)")
-    node.add_argument("--models", type=Path, metavar="DIR", help="a folder of .onnx files to add at start")
+    node.add_argument("--models", type=Path, metavar="DIR",
+                      help="a folder of .onnx files to add at start; language models (byte-window-v1 files) "
+                           "are told apart by their metadata")
     node.add_argument("--load-state", type=Path, metavar="FILE",
                       help="set the accounts of an anvil_dumpState document (JSON, gzip or plain) at start")
     node.add_argument("--dump-state", type=Path, metavar="FILE",
@@ -110,11 +112,17 @@ def _add_models(commands) -> None:
                                  description=description)
     _model_target(models)
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="validate and store an ONNX model",
+    add = actions.add_parser("add", help="validate and store an ONNX model or a language model",
                              description="Validate an ONNX model (its cost must be bounded by its input "
-                                         "shapes) and store it under its CID.")
+                                         "shapes) and store it under its CID; with --llm, a language model "
+                                         "file that LLM calls may name by CID or by its name.")
     add.add_argument("file", type=Path, metavar="FILE", help="the .onnx file")
-    listing = actions.add_parser("list", help="list stored models", description="List stored models.")
+    add.add_argument("--llm", action="store_true",
+                     help="FILE is a language model: a byte-window-v1 ONNX file (its metadata gives its name, "
+                          "window, context and output limits)")
+    listing = actions.add_parser("list", help="list stored models and language models",
+                                 description="List stored models, then the language models (the fixture "
+                                             "tiny_chat and those added).")
     for parser in (add, listing):
         _model_target(parser)
     # an option given at either level is kept: neither parser writes a default over it (SUPPRESS)
@@ -199,38 +207,65 @@ def _compile(args: argparse.Namespace, console: Console, errors: Console) -> Non
 
 
 def _models(args: argparse.Namespace, console: Console) -> None:
-    if args.rpc:
-        listing = _rpc_models(args)
-    else:
-        from ogevm.models.store import ModelStore
+    """``models add`` / ``models list`` on a data directory, or on a running node (``--rpc``)."""
+    from ogevm.models.store import ModelStore
+    from ogevm.node.rpc.og import language_model_json
 
-        store = ModelStore(args.data_dir / "models")
-        if args.action == "add":
-            info = store.add_file(args.file)
-            console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}", highlight=False)
-            return
+    store = None if args.rpc else ModelStore(args.data_dir / "models")
+    if args.action == "list":
+        _list_models(args.rpc, store, console)
+    elif args.llm:
+        data = _language_model_file(args.file)
+        added = (_rpc(args.rpc, "og_addLanguageModel", "0x" + data.hex()) if store is None
+                 else language_model_json(store.add_llm(data)))
+        console.print(_language_model_line(added), highlight=False)
+    elif store is None:
+        console.print(_rpc(args.rpc, "og_addModel", "0x" + args.file.read_bytes().hex()), highlight=False)
+    else:
+        info = store.add_file(args.file)
+        console.print(f"{info.cid}  {info.size} bytes  gas/sample {info.gas_per_sample}", highlight=False)
+
+
+def _list_models(rpc: str | None, store, console: Console) -> None:
+    """One line per model, then one per language model, of a node (``rpc``) or a ``store``."""
+    from ogevm.node.rpc.og import language_model_json, language_models
+
+    if store is None:
+        listing, llms = _rpc(rpc, "og_listModels"), _rpc(rpc, "og_listLanguageModels")
+    else:
         listing = [{"cid": i.cid, "size": i.size, "gasPerSample": i.gas_per_sample,
                     "inputs": [{"name": s.name, "type": s.type} for s in i.inputs]} for i in store.values()]
-    if args.action == "add":
-        console.print(listing, highlight=False)
-        return
+        llms = [language_model_json(model) for model in language_models(store)]
     for model in listing:
         inputs = ", ".join(f"{s['name']}:{s['type']}" for s in model["inputs"])
         console.print(f"{model['cid']}  {model['size']} bytes  gas/sample {model['gasPerSample']}  inputs {inputs}",
                       highlight=False)
+    for model in llms:
+        console.print(_language_model_line(model), highlight=False)
 
 
-def _rpc_models(args: argparse.Namespace):
-    """``og_addModel`` / ``og_listModels`` on a running node."""
+def _language_model_file(path: Path) -> bytes:
+    """The bytes of a language model file; a folder (an onnxruntime-genai model) is refused."""
+    if path.is_dir():
+        raise OgevmError(f"{path} is a folder: `models add --llm` takes one byte-window-v1 .onnx file. "
+                         "onnxruntime-genai model folders cannot be registered with a node (its simulation "
+                         "workers and validators would need the folder too)")
+    return path.read_bytes()
+
+
+def _language_model_line(model: dict) -> str:
+    """One language model of ``og_listLanguageModels`` as a line of ``models list``."""
+    return (f"{model['cid']}  language model {model['name']}  context {model['contextLength']} tokens  "
+            f"max output {model['maxOutputTokens']} tokens  gas/token {model['costPerToken']}")
+
+
+def _rpc(url: str, method: str, *params):
+    """The result of one JSON-RPC call to a running node; its error as :class:`OgevmError`."""
     import json
     import urllib.request
 
-    if args.action == "add":
-        method, params = "og_addModel", ["0x" + args.file.read_bytes().hex()]
-    else:
-        method, params = "og_listModels", []
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(args.rpc, body, {"Content-Type": "application/json"})
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         answer = json.loads(response.read())
     if "error" in answer:

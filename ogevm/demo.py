@@ -16,8 +16,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from ogevm.abi.llm import LLMChatRequest, LLMInferenceMode, encode_llm_chat
 from ogevm.abi.types import InferenceMode, ModelInferenceRequest, ModelInput, Number, NumberTensor
+from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
 from ogevm.fixtures import fixture_contract, fixture_model
+from ogevm.llm import DEFAULT_MODEL
+from ogevm.llm.types import ChatMessage, ToolDefinition
 from ogevm.node.node import DevNode, NodeConfig
 from ogevm.node.rpc import RpcMethods
 from ogevm.node.run import serve
@@ -30,6 +34,12 @@ from ogevm.vm.genesis import genesis_params, genesis_state
 from ogevm.vm.scheduler import TASK_SCHEDULER_ADDRESS, TaskStatus, scheduler_interface
 
 FOUR = [(15, 1), (-2, 0), (325, 2), (1, 0)]  # 1.5, -2, 3.25, 1
+#: A chat with the fixture language model that must answer with a call of its one tool.
+WEATHER_CHAT = LLMChatRequest(
+    LLMInferenceMode.TEE, DEFAULT_MODEL, (ChatMessage("user", "What is the weather in Paris?"),),
+    (ToolDefinition("Get the weather of a city", "get_weather",
+                    '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}'),),
+    "required", 100, (), 0)
 _TASK_FIELDS = ("target", "owner", "endTime", "frequency", "nextRun", "runs", "lastRunBlock", "lastStatus", "active",
                 "lastReason")
 
@@ -90,11 +100,11 @@ def _run(node: DevNode, console: Console, burst: int, timeout: float) -> dict:
     submitted, nonces = [], {}
     start = time.perf_counter()
     with node.lock:  # the whole burst reaches the pool before the producer looks at it
-        for label, mode, sender, contract, data in plan:
+        for label, mode, sender, to, data in plan:
             account = chain.accounts[sender]
             nonce = nonces.setdefault(sender, chain.nonce(account.address))
             nonces[sender] += 1
-            tx = chain.sign(sender, contract.address, data, nonce=nonce, max_priority_fee_per_gas=10**9)
+            tx = chain.sign(sender, to, data, nonce=nonce, max_priority_fee_per_gas=10**9)
             submitted.append((label, mode, node.send_raw_transaction(tx.encode())))
     console.print(f"sent {len(submitted)} transactions to the node's PIPE pool")
     with Progress(console=console, transient=True) as progress:
@@ -137,24 +147,27 @@ def _print_task(console: Console, node: DevNode, scheduler: DeployedContract, ta
 
 def _burst(burst: int, contracts: dict, models: dict, zkml: bool) -> list[tuple]:
     heavy, linear, mixed = contracts["heavy"], contracts["linear"], contracts["mixed"]
-    plan = [(f"PriceForecast(heavy).forecast #{i}", "VANILLA", i % 6, heavy,
+    plan = [(f"PriceForecast(heavy).forecast #{i}", "VANILLA", i % 6, heavy.address,
              heavy.interface.function("forecast").encode([((i * 7 + k) % 19 - 9, 1) for k in range(64)]))
             for i in range(burst)]
-    plan.append(("PriceForecast(linear).forecast", "VANILLA", 6, linear,
+    plan.append(("PriceForecast(linear).forecast", "VANILLA", 6, linear.address,
                  linear.interface.function("forecast").encode(FOUR)))
     first_mode = InferenceMode.ZKML if zkml else InferenceMode.VANILLA
-    plan.append(("MixedModes.compareWithModes", f"{first_mode.name} + TEE(sim)", 7, mixed,
+    plan.append(("MixedModes.compareWithModes", f"{first_mode.name} + TEE(sim)", 7, mixed.address,
                  mixed.interface.function("compareWithModes").encode(
                      models["linear_regression"].cid, models["linear_regression"].cid, "x", "y", FOUR,
                      first_mode, InferenceMode.TEE)))
     dependent = contracts["dependent"]
-    plan.append(("DependentInference.chain", "VANILLA, 2 rounds", 8, dependent,
+    plan.append(("DependentInference.chain", "VANILLA, 2 rounds", 8, dependent.address,
                  dependent.interface.function("chain").encode(
                      models["linear_regression"].cid, models["log_model"].cid, "x", "y", FOUR)))
+    plan.append(("runLLMChat(tiny_chat, tool call forced)", "TEE(sim)", 9, INFERENCE_PRECOMPILE_ADDRESS,
+                 encode_llm_chat(WEATHER_CHAT)))
     bad = ModelInferenceRequest(InferenceMode.VANILLA, models["log_model"].cid,
                                 ModelInput((NumberTensor("x", (Number(-1, 0),), (1, 1)),), ()))
     caller = contracts["caller"]
-    plan.append(("InferenceCaller.infer(log(-1))", "VANILLA", 9, caller, caller.interface.function("infer").encode(bad)))
+    plan.append(("InferenceCaller.infer(log(-1))", "VANILLA", 9, caller.address,
+                 caller.interface.function("infer").encode(bad)))
     return plan
 
 
@@ -181,9 +194,23 @@ def _tx_rows(node: DevNode, submitted: list) -> list[dict]:
 def _first_value(record) -> str:
     if record.result.error:
         return f"error: {record.result.error}"
+    if not record.result.output.numbers:  # the demo's only such output: an LLM reply
+        return _reply(record.result.output)
     tensor = record.result.output.numbers[0]
     proven = " (proven)" if record.proof else ""
     return f"{tensor.name}={number_to_decimal(tensor.values[0])}{proven}"
+
+
+def _reply(output) -> str:
+    """An LLM reply as its record carries it (:mod:`ogevm.precompile.llm`): the tool calls it
+    asks for, else its text."""
+    strings = {tensor.name: tensor.values for tensor in output.strings}
+    if "answer" in strings:
+        return repr(strings["answer"][0])
+    calls = strings["tool_calls"]
+    if calls:
+        return ", ".join(f"{name}({arguments})" for name, arguments in zip(calls[1::3], calls[2::3]))
+    return repr(strings["message"][1])
 
 
 def _print_tables(console: Console, rows: list[dict], blocks: list) -> None:

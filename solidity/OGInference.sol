@@ -8,6 +8,9 @@ pragma solidity ^0.8.20;
 // retype or insert fields: the canonical signature of `runModelInference`
 // must stay
 // runModelInference((uint8,string,((string,(int128,int128)[],uint32[])[],(string,string[])[])))
+// and those of the LLM functions
+// runLLMCompletion((uint8,string,string,uint32,string[],uint32))
+// runLLMChat((uint8,string,(string,string,string,string,(string,string,string)[])[],(string,string,string)[],string,uint32,string[],uint32))
 
 /// @notice Tensor types and helpers to build model inputs and read model outputs.
 library TensorLib {
@@ -260,6 +263,75 @@ struct ModelOutput {
     bool is_simulation_result;
 }
 
+/// @notice How the result of an LLM call is verified (there is no ZK mode for LLMs).
+enum LLMInferenceMode {
+    VANILLA,
+    TEE
+}
+
+/// @notice A tool call the model asks for; `arguments` is a JSON object, as text.
+struct ToolCall {
+    string id;
+    string name;
+    string arguments;
+}
+
+/// @notice One message of a chat. `role` is system, user, assistant or tool;
+///         a tool's answer names the call it answers in `tool_call_id`.
+struct ChatMessage {
+    string role;
+    string content;
+    string name;
+    string tool_call_id;
+    ToolCall[] tool_calls;
+}
+
+/// @notice A tool the model may call; `parameters` is a JSON Schema object, as text.
+struct ToolDefinition {
+    string description;
+    string name;
+    string parameters;
+}
+
+/// @notice Complete `prompt` with at most `max_tokens` tokens.
+/// @dev `temperature` is in hundredths (0..100); 0 decodes greedily.
+struct LLMCompletionRequest {
+    LLMInferenceMode mode;
+    string modelCID;
+    string prompt;
+    uint32 max_tokens;
+    string[] stop_sequence;
+    uint32 temperature;
+}
+
+/// @notice The text of a completion.
+struct LLMCompletionResponse {
+    string answer;
+}
+
+/// @notice The next assistant message of `messages`. `tool_choice` is "" or
+///         "auto" (the model decides), "none", "required" (it must call a
+///         tool) or the name of the tool it must call.
+struct LLMChatRequest {
+    LLMInferenceMode mode;
+    string modelCID;
+    ChatMessage[] messages;
+    ToolDefinition[] tools;
+    string tool_choice;
+    uint32 max_tokens;
+    string[] stop_sequence;
+    uint32 temperature;
+}
+
+/// @notice The assistant's message and why it ended: "stop", "length" or
+///         "tool_calls" (then `message.tool_calls` holds the calls).
+/// @dev LLM responses have no `is_simulation_result`: while the transaction
+///      is simulated the response is empty (`finish_reason` is "").
+struct LLMChatResponse {
+    string finish_reason;
+    ChatMessage message;
+}
+
 /// @notice Interface of the inference precompile.
 /// @dev Failures revert with standard `Error(string)` data, so callers can
 ///      use `try ... catch Error(string memory reason)`.
@@ -269,6 +341,16 @@ interface OGInference {
 
     /// @notice Runs `request` and returns the model output.
     function runModelInference(ModelInferenceRequest memory request) external returns (ModelOutput memory);
+
+    /// @notice Completes a prompt with a language model. Emits no event.
+    /// @dev While simulating, the answer is "".
+    function runLLMCompletion(LLMCompletionRequest memory request)
+        external
+        returns (LLMCompletionResponse memory);
+
+    /// @notice Gives the next message of a chat, maybe tool calls. Emits no event.
+    /// @dev While simulating, `finish_reason` and the message are empty.
+    function runLLMChat(LLMChatRequest memory request) external returns (LLMChatResponse memory);
 }
 
 // Address of the inference precompile.

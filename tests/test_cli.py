@@ -4,6 +4,7 @@ running node; help, errors and piped output read well; nothing is left in the te
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -16,18 +17,29 @@ import pytest
 from rich.console import Console
 
 from cli_helpers import free_port, rpc, running_node
+from llm_files import bad_llm_files, renamed_llm
 from ogevm.cli import build_parser, main
-from ogevm.demo import run_demo
+from ogevm.demo import WEATHER_CHAT, run_demo
 from ogevm.fixtures import fixture_model
+from ogevm.llm import default_runtime, fixture_llm
+from ogevm.models.cid import compute_cid
 
 
 def test_demo_settles_every_transaction_and_validates_every_block():
-    report = run_demo(Console(file=open("/dev/null", "w")), burst=3)
+    printed = io.StringIO()
+    report = run_demo(Console(file=printed, width=200), burst=3)
     statuses = [row["status"] for row in report["rows"]]
     assert statuses == ["included"] * len(statuses)
     assert report["same_state_root"] and report["validated_blocks"] >= len(report["blocks"])
     nan_row = report["rows"][-1]
     assert "contains NaN" in nan_row["output"]
+    # the LLM chat: its forced tool call, as the runtime makes it here, settled and printed
+    (llm_row,) = [row for row in report["rows"] if row["tx"].startswith("runLLMChat")]
+    chat = WEATHER_CHAT
+    (call,) = default_runtime().chat(chat.model_cid, chat.messages, chat.max_tokens, chat.tools,
+                                     chat.tool_choice).message.tool_calls
+    assert llm_row["output"] == f"{call.name}({call.arguments})" and call.name == "get_weather"
+    assert llm_row["output"] in printed.getvalue()
     assert report["task_runs"] >= 1  # the scheduled forecaster, one inference per block it ran in
     assert sum(b.records for b in report["blocks"]) == len(statuses) + 2 + report["task_runs"]  # two calls in two txs
 
@@ -36,7 +48,7 @@ def test_models_add_and_list_in_a_data_dir(tmp_path, capsys):
     assert main(["models", "--data-dir", str(tmp_path), "add", str(fixture_model("small_mlp"))]) == 0
     assert main(["models", "list", "--data-dir", str(tmp_path)]) == 0  # options after the action too
     out = capsys.readouterr().out
-    assert out.count("bafkrei") == 2
+    assert out.count("bafkrei") == 3  # added, listed, and the fixture language model listed
     # not a terminal: each model stays on one line, however long (no wrapping at 80 columns)
     listed = [line for line in out.splitlines() if "inputs" in line]
     assert len(listed) == 1 and listed[0].startswith("bafkrei") and len(listed[0]) > 80
@@ -51,6 +63,75 @@ def test_an_error_is_printed_as_it_is_not_as_rich_markup(tmp_path, capsys):
     assert main(["models", "--data-dir", str(tmp_path), "add", str(missing)]) == 1
     captured = capsys.readouterr()
     assert "[bold]model.onnx" in captured.err and captured.out == ""
+
+
+def test_a_language_model_is_added_to_a_data_dir_and_listed(tmp_path, capsys):
+    data = renamed_llm("cli_chat")
+    path = tmp_path / "cli_chat.onnx"
+    path.write_bytes(data)
+    assert main(["models", "--data-dir", str(tmp_path), "add", "--llm", str(path)]) == 0
+    model, cid = fixture_llm(), compute_cid(data)
+    line = (f"{cid}  language model cli_chat  context {model.context_length} tokens  "
+            f"max output {model.max_output_tokens} tokens  gas/token {model.cost_per_token}")
+    assert capsys.readouterr().out.splitlines() == [line]
+    assert (tmp_path / "models" / "llm" / f"{cid}.onnx").read_bytes() == data
+    assert main(["models", "list", "--data-dir", str(tmp_path)]) == 0  # a new store reads it back
+    assert capsys.readouterr().out.splitlines() == [line.replace(cid, model.cid).replace("cli_chat", "tiny_chat"),
+                                                    line]
+
+
+@pytest.mark.parametrize("what", sorted(bad_llm_files()))
+def test_a_bad_language_model_file_is_a_readable_error(tmp_path, capsys, what):
+    data, words = bad_llm_files()[what]
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    assert main(["models", "--data-dir", str(tmp_path), "add", "--llm", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert words in captured.err and "Traceback" not in captured.err and captured.out == ""
+    assert not (tmp_path / "models" / "llm").exists() or not any((tmp_path / "models" / "llm").iterdir())
+
+
+def test_a_language_model_folder_is_refused_with_the_reason(tmp_path, capsys):
+    folder = tmp_path / "genai_model"
+    folder.mkdir()
+    assert main(["models", "--data-dir", str(tmp_path), "add", "--llm", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "onnxruntime-genai" in err
+
+
+def test_a_node_refuses_to_start_with_a_bad_language_model_in_its_models_dir(tmp_path, capsys):
+    models = tmp_path / "models"
+    models.mkdir()
+    data, words = bad_llm_files()["the wrong shapes"]
+    (models / "bad_llm.onnx").write_bytes(data)
+    assert main(["node", "--in-memory", "--sim-workers", "0", "--models", str(models)]) == 1
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_language_models_on_a_running_node(tmp_path, capsys):
+    """``--models DIR`` tells a language model file from an ONNX model by its metadata;
+    ``models add --llm --rpc`` registers one with the node, and refuses bad ones readably."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "dir_chat.onnx").write_bytes(renamed_llm("dir_chat"))
+    (models / "small_mlp.onnx").write_bytes(fixture_model("small_mlp").read_bytes())
+    added = tmp_path / "rpc_chat.onnx"
+    added.write_bytes(renamed_llm("rpc_chat"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(bad_llm_files()["ONNX without the metadata"][0])
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    with running_node([sys.executable, "-m", "ogevm.cli"], tmp_path, env, options=["--models", str(models)]) as port:
+        url = f"http://127.0.0.1:{port}"
+        assert main(["models", "add", "--llm", str(added), "--rpc", url]) == 0
+        assert capsys.readouterr().out.startswith(f"{compute_cid(added.read_bytes())}  language model rpc_chat  ")
+        assert main(["models", "add", "--llm", str(bad), "--rpc", url]) == 1
+        assert "not a byte-window-v1 language model" in capsys.readouterr().err
+        assert main(["models", "list", "--rpc", url]) == 0
+        lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(compute_cid(fixture_model("small_mlp").read_bytes())) and "inputs" in lines[0]
+    assert [line.split("  ")[1] for line in lines[1:]] == [
+        "language model tiny_chat", "language model dir_chat", "language model rpc_chat"]
 
 
 def _walk(parser: argparse.ArgumentParser, path: str):
@@ -93,7 +174,7 @@ def test_rpc_before_or_after_the_action_and_no_temp_files_left(tmp_path, capsys)
         assert main(["models", "--rpc", url, "add", str(fixture_model("linear_regression"))]) == 0
         capsys.readouterr()
         assert main(["models", "list", "--rpc", url]) == 0
-        assert capsys.readouterr().out.count("bafkrei") == 2
+        assert capsys.readouterr().out.count("bafkrei") == 3  # and the fixture language model
     # files onnxruntime keeps on purpose (its telemetry session, .ses) may stay; no folder may
     assert [p.name for p in temp.iterdir() if p.is_dir()] == []
 

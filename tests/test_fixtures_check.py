@@ -1,6 +1,6 @@
-"""The committed fixtures are what their generators make: ``fixtures/generate_models.py
---check`` and ``fixtures/make_vectors.py --check`` pass on the repository, and fail naming
-each file that differs or is missing."""
+"""The committed fixtures are what their generators make: each generator's ``--check``
+(models, the fixture language model, the vectors of 0xF4, of its LLM calls, of 0xF6 and of
+scheduled tasks) passes on the repository, and fails naming each file that differs or is missing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-GENERATORS = ("generate_models.py", "make_vectors.py", "make_preprocessing_vectors.py", "generate_llm.py")
+GENERATORS = ("generate_models.py", "make_vectors.py", "make_preprocessing_vectors.py", "generate_llm.py",
+              "make_llm_vectors.py", "make_task_vectors.py")
 
 
 def check(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:

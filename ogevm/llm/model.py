@@ -106,6 +106,10 @@ class WindowModel(LanguageModel):
             self.max_output_tokens = int(meta["ogevm.llm.max_output_tokens"])
         except (KeyError, ValueError) as exc:
             raise InvalidModel(f"language model metadata missing or not a number: {exc}") from exc
+        if not 1 <= self.max_output_tokens <= self.context_length or self.window < 1:
+            raise InvalidModel(f"a language model needs a window of at least 1 token and 1 <= max_output_tokens "
+                               f"<= context_length, not window {self.window}, max_output_tokens "
+                               f"{self.max_output_tokens}, context_length {self.context_length}")
         shapes = ([i.shape for i in self._session.get_inputs()], [o.shape for o in self._session.get_outputs()])
         if shapes != ([[1, self.window]], [[1, tokenizer.VOCAB_SIZE]]):
             raise InvalidModel(f"a {WINDOW_FORMAT} model maps [1, window] to [1, {tokenizer.VOCAB_SIZE}], "

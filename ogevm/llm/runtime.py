@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ogevm.errors import InvalidInput, ModelExecutionError, UnknownModel
+from ogevm.errors import InvalidInput, InvalidModel, ModelExecutionError, UnknownModel
 from ogevm.llm.constants import MAX_STOP_BYTES, MAX_STOP_SEQUENCES, MAX_TEMPERATURE, llm_gas
 from ogevm.llm.model import LanguageModel
 from ogevm.llm.sampling import greedy, sample, seed_bytes, uniform
@@ -75,9 +75,23 @@ class LLMRuntime:
             self.add(model)
 
     def add(self, model: LanguageModel) -> None:
-        """Make ``model`` callable by its CID and by its name."""
+        """Make ``model`` callable by its CID and by its name. A name stays bound to its first
+        model (a call's gas and reply must not depend on which file a node added last): adding
+        another model under a taken name raises :class:`InvalidModel`."""
+        for key in (model.cid, model.name):
+            bound = self._models.get(key)
+            if bound is not None and bound.cid != model.cid:
+                raise InvalidModel(f"the name {key!r} is taken by language model {bound.cid}")
         self._models[model.cid] = model
         self._models[model.name] = model
+
+    def models(self) -> list[LanguageModel]:
+        """Each model once, in the order they were added."""
+        return list({id(model): model for model in self._models.values()}.values())
+
+    def knows(self, model_id: str) -> bool:
+        """Whether a model has this CID or name."""
+        return model_id in self._models
 
     def model(self, model_id: str) -> LanguageModel:
         """The model with this CID or name. Raises :class:`UnknownModel`."""

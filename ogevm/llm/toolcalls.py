@@ -38,10 +38,23 @@ def load_json(text: str) -> object:
     The nesting is bounded before parsing: a deep text must not reach the parser.
     """
     if len(text.encode("utf-8")) > MAX_JSON_BYTES:
-        raise ValueError(f"longer than {MAX_JSON_BYTES} bytes")
+        raise ValueError(f"is longer than {MAX_JSON_BYTES} bytes")
     if _depth(text) > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    return json.loads(text)
+        raise ValueError(f"is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except ValueError:  # the parser's own message is not part of a reason: it differs between parsers
+        raise ValueError("is not valid JSON") from None
+
+
+def _not_json(constant: str):
+    """``NaN``, ``Infinity`` and ``-Infinity``, which Python's parser accepts, are not JSON."""
+    raise ValueError(constant)
+
+
+#: JSON's names of the types a parsed value can have.
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
 
 
 def _depth(text: str) -> int:
@@ -89,10 +102,10 @@ def arguments_object(text: str, what: str) -> dict:
     """``text`` parsed as a JSON object; raises :class:`InvalidInput` naming ``what``."""
     try:
         value = load_json(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc}") from exc
+    except ValueError as exc:
+        raise InvalidInput(f"{what} {exc}") from exc
     if not isinstance(value, dict):
-        raise InvalidInput(f"{what} must be a JSON object, not {type(value).__name__}")
+        raise InvalidInput(f"{what} must be a JSON object, not {_JSON_TYPES[type(value)]}")
     return value
 
 

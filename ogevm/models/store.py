@@ -8,7 +8,6 @@ A validator only needs the catalogue (``ModelInfo`` by CID), never the bytes.
 
 from __future__ import annotations
 
-import functools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +132,8 @@ class ModelStore(Mapping[str, ModelInfo]):
         self._infos: dict[str, ModelInfo] = {}
         self._memory: dict[str, bytes] = {}
         self._llm_data: dict[str, bytes] = {}
+        self._llms = None
+        self._llms_lock = threading.Lock()
         self._lock = threading.Lock()
         #: Files of ``directory`` that could not be loaded, with the reason.
         self.skipped: dict[Path, str] = {}
@@ -182,20 +183,24 @@ class ModelStore(Mapping[str, ModelInfo]):
         verify_cid(cid, data)
         return data
 
-    @functools.cached_property
+    @property
     def llms(self):
         """The language models LLM calls may name (an :class:`~ogevm.llm.LLMRuntime`): the
-        fixture model ``tiny_chat``, those in ``<directory>/llm/`` and those :meth:`add_llm` adds."""
-        from ogevm.llm import default_runtime
+        fixture model ``tiny_chat``, those in ``<directory>/llm/`` and those :meth:`add_llm` adds.
+        Made on first use (loading a model builds an onnxruntime session)."""
+        with self._llms_lock:
+            if self._llms is None:
+                from ogevm.llm import default_runtime
 
-        runtime = default_runtime()
-        if self._directory is not None:
-            for path in sorted((self._directory / "llm").glob("*.onnx")):
-                try:
-                    self._add_llm(runtime, path.read_bytes())
-                except ModelStoreError as exc:
-                    self.skipped[path] = str(exc)
-        return runtime
+                runtime = default_runtime()
+                if self._directory is not None:
+                    for path in sorted((self._directory / "llm").glob("*.onnx")):
+                        try:
+                            self._add_llm(runtime, path.read_bytes())
+                        except ModelStoreError as exc:
+                            self.skipped[path] = str(exc)
+                self._llms = runtime
+            return self._llms
 
     def add_llm(self, data: bytes):
         """Validate a language model file (a :class:`~ogevm.llm.WindowModel`), keep its bytes
@@ -213,6 +218,7 @@ class ModelStore(Mapping[str, ModelInfo]):
     def llm_files(self) -> dict[str, bytes]:
         """The files of the language models added to this store, by CID: what another process
         needs to know the same models."""
+        self.llms  # the files of the directory are read with the models
         with self._lock:
             return dict(self._llm_data)
 

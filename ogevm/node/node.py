@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import onnx
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.db.atomic import AtomicDB
 from eth.exceptions import TransactionNotFound
@@ -114,7 +115,11 @@ class DevNode:
                               circuits=_circuit_store(config))
         if config.models_dir is not None:
             for path in sorted(Path(config.models_dir).glob("*.onnx")):
-                models.add_file(path)
+                data = path.read_bytes()
+                if _declares_language_model(data):
+                    models.add_llm(data)
+                else:
+                    models.add(data)
         try:
             backend = _backend(config, self.chain)
             chain_lock = threading.Lock()
@@ -411,6 +416,16 @@ def _simulator(config: NodeConfig, chain: DevChain, db, workers: int, chain_lock
     vm_class, chain_id = InferencePragueVM, chain.chain.chain_id  # workers persist nothing: no preimages
     start = ray_workers(vm_class, chain_id) if config.executor == "ray" else process_workers(vm_class, chain_id)
     return SplitSimulator(WorkerSimulator(chain, db, start, workers), LocalSimulator(chain, chain_lock))
+
+
+def _declares_language_model(data: bytes) -> bool:
+    """Whether ONNX bytes carry the ``ogevm.llm.format`` metadata of a language model file
+    (then the model store checks them as one); bytes that are not ONNX are not."""
+    try:
+        metadata = onnx.load_model_from_string(data).metadata_props
+    except Exception:  # the ONNX parser raises several unrelated types; the store says why
+        return False
+    return any(entry.key == "ogevm.llm.format" for entry in metadata)
 
 
 def _circuit_store(config: NodeConfig):

@@ -92,11 +92,14 @@ class InferenceExecutor:
         A job the backend could not run ends in :class:`ExecutorUnavailable` naming its
         requests, never in silence.
         """
-        mocked: list = []
+        settled: list = []
         if self.mocks:
-            requests, mocked = self._split_mocked(requests)
+            requests, settled = self._split_mocked(requests)
+        if not any(identity.attestation for identity in self.identities()):
+            requests, unserved = _without_tee(requests)
+            settled += unserved
         jobs = self._plan(requests)
-        return mocked + [self._records(job, running) for job, running in zip(jobs, self.backend.submit(jobs))]
+        return settled + [self._records(job, running) for job, running in zip(jobs, self.backend.submit(jobs))]
 
     def _split_mocked(self, requests: Sequence[InferenceRequest]) -> tuple[list[InferenceRequest], list[Future]]:
         """The requests to run, and a settled future of the mocked ones' records."""
@@ -182,6 +185,17 @@ class InferenceExecutor:
         return (request.model_cid,) + tuple(
             (name, array.shape[1:], array.dtype.str) for name, array in sorted(request.feeds.items())
         )
+
+
+def _without_tee(requests: Sequence[InferenceRequest]) -> tuple[list[InferenceRequest], list[Future]]:
+    """The requests an executor with no enclave can run, and a failed future naming the TEE
+    ones: a TEE record must carry an enclave's attestation, so none can be made here."""
+    tee = tuple(r.id for r in requests if r.mode is InferenceMode.TEE)
+    if not tee:
+        return list(requests), []
+    failed: Future = Future()
+    failed.set_exception(ExecutorUnavailable("no inference node of this executor has a TEE enclave", tee))
+    return [r for r in requests if r.mode is not InferenceMode.TEE], [failed]
 
 
 def local_executor(runtime: ModelRuntime, node_key: keys.PrivateKey = DEV_INFERENCE_NODE_KEY,

@@ -71,6 +71,8 @@ def check_record(record: InferenceRecord) -> None:
         raise InvalidRecord(f"a {record.mode.name} record carries an attestation")
     if record.proof and record.mode is not InferenceMode.ZKML:
         raise InvalidRecord(f"a {record.mode.name} record carries a proof")
+    if record.result.output is not None and record.result.output.is_simulation_result:
+        raise InvalidRecord("the output is flagged as a simulation result")
     if record.proof and record.result.error is not None:
         raise InvalidRecord("an error result carries a proof")
     if record.mode is InferenceMode.TEE:

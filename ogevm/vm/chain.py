@@ -121,8 +121,10 @@ class DevChain:
                        digest: bytes | None = None) -> None:
         """Make model ``cid`` answer ``output``, or revert with ``error``, for the request whose
         calldata digest is ``digest`` (any request if None), until :meth:`clear_mocks`.
+        ``cid`` may name a language model (by CID or name): its ``output`` is then a reply in the
+        form records carry (``ogevm.precompile.llm.completion_output`` / ``chat_output``).
         Raises :class:`~ogevm.precompile.mocks.InvalidMock` for an unknown model or a bad mock."""
-        if cid not in self.models:
+        if cid not in self.models and not self.models.llms.knows(cid):
             raise InvalidMock(f"unknown model CID {cid!r}: add the model first")
         self.mocks.set(cid, output, error, digest)
 

@@ -28,7 +28,7 @@ from enum import IntEnum
 from functools import lru_cache
 
 from eth.abc import ComputationAPI, StateAPI
-from eth.exceptions import OutOfGas, Revert
+from eth.exceptions import InvalidInstruction, OutOfGas, Revert
 from eth.vm.message import Message
 from eth_typing import Address
 
@@ -40,6 +40,7 @@ from ogevm.fixtures import fixture_contract
 from ogevm.precompile.modes import ReplayProvider
 from ogevm.records import scheduled_call_hash
 from ogevm.vm.calls import execute_call
+from ogevm.vm.tracing import ERROR_TEXT
 
 #: The ``TaskScheduler`` system contract, deployed at genesis.
 TASK_SCHEDULER_ADDRESS = Address(b"\x00" * 18 + b"\xf4\xf5")
@@ -161,7 +162,16 @@ def _outcome(computation: ComputationAPI, code: bytes) -> tuple[TaskStatus, str]
         return TaskStatus.REVERTED, reason if reason is not None else f"reverted with data 0x{output.hex()}"
     if isinstance(error, OutOfGas):
         return TaskStatus.OUT_OF_GAS, f"out of gas (a task's call has {TASK_GAS_LIMIT} gas)"
-    return TaskStatus.FAILED, f"{type(error).__name__}: {error}"
+    return TaskStatus.FAILED, halt_text(error)
+
+
+def halt_text(error: Exception) -> str:
+    """A fixed text for each kind of exceptional halt (geth's words), not the EVM's own
+    message: the reason is stored on chain, so no implementation's wording may reach it."""
+    for kind in type(error).__mro__:
+        if kind in ERROR_TEXT:
+            return ERROR_TEXT[kind]
+    return "invalid opcode" if isinstance(error, InvalidInstruction) else "exceptional halt"
 
 
 def _may_have_run(code: bytes) -> bool:

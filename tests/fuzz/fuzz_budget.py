@@ -27,14 +27,16 @@ def report(name: str, cases: int) -> None:
     print(f"\nfuzz {name}: {cases} cases")
 
 
-def precompile_outcome(computation, gas: int) -> str:
+def precompile_outcome(computation, gas: int, logs: int | None = None) -> str:
     """``success``, ``revert`` (with a readable reason, never an internal error) or ``out of
-    gas`` (all the gas, no data): the only ways a precompile call may end, within ``gas``."""
+    gas`` (all the gas, no data): the only ways a precompile call may end, within ``gas``.
+    With ``logs``, a success emits exactly that many logs (a failure never emits any)."""
     from ogevm.abi.codec import decode_revert_reason
 
     used, output = computation.get_gas_used(), bytes(computation.output)
     assert 0 <= used <= gas
     if not computation.is_error:
+        assert logs is None or len(computation.get_log_entries()) == logs
         return "success"
     if output:
         reason = decode_revert_reason(output)

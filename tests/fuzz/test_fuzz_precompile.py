@@ -3,9 +3,12 @@
 Calls go to ``0x…F4`` on a chain whose store holds every fixture model and the
 adversarial models that are admitted (``tests/precompile/adversarial_models.py``), as
 random bytes, random requests, and valid requests with bytes flipped, cut, inserted or a
-word overwritten. Whatever the calldata, a call succeeds, reverts with a readable
-``Error(string)`` reason that is not an internal error, or runs out of gas (no data, all its
-gas); it never uses more gas than its limit, and nothing but py-evm's result leaves it.
+word overwritten; and the same for the LLM functions ``runLLMCompletion`` and ``runLLMChat``
+(the fixture language model), plus offsets aliased onto other members. Whatever the calldata,
+a call succeeds, reverts with a readable ``Error(string)`` reason that is not an internal
+error, or runs out of gas (no data, all its gas); it never uses more gas than its limit, a
+success of ``runModelInference`` emits its one event and an LLM call none, and nothing but
+py-evm's result leaves it.
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ from hypothesis import strategies as st
 from fuzz_budget import examples, fuzz_settings, precompile_outcome, report
 from ogevm.abi import InferenceMode, ModelInferenceRequest, encode_run_model_inference
 from ogevm.abi.codec import RUN_MODEL_INFERENCE_SELECTOR
+from ogevm.abi.llm import LLMCompletionRequest, encode_llm_chat, encode_llm_completion
 from ogevm.constants import GAS_MODEL_BASE, INFERENCE_PRECOMPILE_ADDRESS
 from ogevm.errors import ModelStoreError
 from ogevm.fixtures import FIXTURES
+from ogevm.llm import fixture_llm
 from ogevm.models import inspect_model
+from ogevm.precompile.llm import LLM_DECODERS
 from ogevm.testing.strategies import inference_requests, valid_input_for
 from ogevm.vm.chain import DevChain
 from precompile.adversarial_models import ADMITTED
+from precompile.llm_requests import abi_chats, abi_completions, runnable_chats, runnable_completions
 
 CASES: collections.Counter[str] = collections.Counter()
 GAS_LIMITS = st.one_of(st.integers(0, 60_000), st.integers(60_000, 3_000_000), st.just(30_000_000))
@@ -44,9 +51,11 @@ def fuzz_chain(fixture_store):
 
 
 def check_call(chain: DevChain, data: bytes, gas: int, kind: str) -> None:
-    """The call ends in success, a readable revert or out of gas, within ``gas``."""
+    """The call ends in success, a readable revert or out of gas, within ``gas``; a success
+    emits one event, or none for an LLM call."""
     computation = chain.execute_call(INFERENCE_PRECOMPILE_ADDRESS, data, gas=gas)
-    CASES[f"{kind}: {precompile_outcome(computation, gas)}"] += 1
+    logs = 0 if bytes(data[:4]) in LLM_DECODERS else 1
+    CASES[f"{kind}: {precompile_outcome(computation, gas, logs)}"] += 1
 
 
 @st.composite
@@ -90,6 +99,59 @@ def test_random_requests_and_bytes(fuzz_chain, data):
     noise = data.draw(st.binary(max_size=512))
     prefix = data.draw(st.sampled_from([b"", RUN_MODEL_INFERENCE_SELECTOR]))
     check_call(fuzz_chain, prefix + noise, data.draw(GAS_LIMITS), "random bytes")
+
+
+# --- LLM calls ---------------------------------------------------------------------------
+LLM_SELECTORS = sorted(LLM_DECODERS)
+
+
+@st.composite
+def llm_calldata(draw) -> bytes:
+    """Calldata of ``runLLMCompletion`` or ``runLLMChat``: a request the fixture model runs (up
+    to 40 tokens, ``max_tokens`` 0 included), or any request the ABI carries, naming the fixture
+    model by name or CID, or another model."""
+    model = draw(st.sampled_from(["tiny_chat", fixture_llm().cid]))
+    tokens = st.integers(0, 40)
+    request = draw(st.one_of(runnable_completions(model, tokens), runnable_chats(model, tokens),
+                             abi_completions, abi_chats))
+    if draw(st.booleans()):
+        request = request._replace(model_cid=model)
+    if isinstance(request, LLMCompletionRequest):
+        return encode_llm_completion(request)
+    return encode_llm_chat(request)
+
+
+@st.composite
+def aliased(draw, data: bytes) -> bytes:
+    """``data`` with one head word of the request tuple set to another head's word (an offset
+    aliased onto another member's data), or to an offset into the heads themselves."""
+    heads = (len(data) - 36) // 32
+    count = min(heads, 8)  # the request tuple has 6 (completion) or 8 (chat) heads
+    if count < 2:
+        return data
+    target, source = draw(st.lists(st.integers(0, count - 1), min_size=2, max_size=2, unique=True))
+    value = (data[36 + 32 * source:68 + 32 * source] if draw(st.booleans())
+             else (32 * draw(st.integers(0, count))).to_bytes(32, "big"))
+    return data[:36 + 32 * target] + value + data[68 + 32 * target:]
+
+
+@fuzz_settings(200)
+@given(data=st.data())
+def test_mutated_and_aliased_llm_calls(fuzz_chain, data):
+    original = data.draw(llm_calldata())
+    check_call(fuzz_chain, original, data.draw(GAS_LIMITS), "llm request")
+    check_call(fuzz_chain, data.draw(mutated(original)), data.draw(GAS_LIMITS), "llm mutated")
+    check_call(fuzz_chain, data.draw(aliased(original)), data.draw(GAS_LIMITS), "llm aliased")
+
+
+@fuzz_settings(100)
+@given(data=st.data())
+def test_llm_selectors_with_garbled_or_truncated_bodies(fuzz_chain, data):
+    selector = data.draw(st.sampled_from(LLM_SELECTORS))
+    check_call(fuzz_chain, selector + data.draw(st.binary(max_size=512)), data.draw(GAS_LIMITS), "llm garbled")
+    original = data.draw(llm_calldata())
+    cut = original[:data.draw(st.integers(0, len(original) - 1))]
+    check_call(fuzz_chain, cut, data.draw(GAS_LIMITS), "llm truncated")
 
 
 # --- admission: a mutated model is admitted or refused with a reason, never a crash ---------
@@ -144,4 +206,5 @@ def test_mutated_models_are_admitted_or_refused_cleanly(data):
 
 def test_the_fuzzers_ran_their_cases(fuzz_chain):
     """Runs after the fuzzers in this module: they did run, at least their budget."""
-    assert sum(CASES.values()) >= (2 * examples(300) + 2 * examples(200) + examples(150)) * 0.9
+    assert sum(CASES.values()) >= (2 * examples(300) + 2 * examples(200) + examples(150) + 3 * examples(200)
+                                   + 2 * examples(100)) * 0.9

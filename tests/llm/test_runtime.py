@@ -361,11 +361,12 @@ def test_bad_completion_requests_are_refused_readably(runtime, changes, reason):
 
 @pytest.mark.parametrize("changes, reason", [
     (dict(tools=(ToolDefinition("", "get_weather", "{"),)), "tool 'get_weather': parameters is not valid JSON"),
-    (dict(tools=(ToolDefinition("", "f", "[1]"),)), "tool 'f': parameters must be a JSON object, not list"),
+    (dict(tools=(ToolDefinition("", "f", "[1]"),)), "tool 'f': parameters must be a JSON object, not array"),
+    (dict(tools=(ToolDefinition("", "f", '{"a": NaN}'),)), "tool 'f': parameters is not valid JSON"),
     (dict(tools=(ToolDefinition("", "f", "[" * (MAX_JSON_DEPTH + 1)),)),
-     f"tool 'f': parameters is not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels"),
+     f"tool 'f': parameters is nested deeper than {MAX_JSON_DEPTH} levels"),
     (dict(tools=(ToolDefinition("", "f", '{"a": "' + "x" * 20000 + '"}'),)),
-     "tool 'f': parameters is not valid JSON: longer than 16384 bytes"),
+     "tool 'f': parameters is longer than 16384 bytes"),
     (dict(tools=(ToolDefinition("", "bad name", "{}"),)), "tool 0: name 'bad name' is not 1-64 letters"),
     (dict(tools=(WEATHER, WEATHER)), "tool 1: name 'get_weather' is used twice"),
     (dict(tools=(CLOCK,) * 17), "17 tools; at most 16 are allowed"),

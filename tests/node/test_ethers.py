@@ -10,10 +10,13 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import asdict
 
 import pytest
 
+from llm_files import WEATHER
 from node_helpers import FIXTURES
+from ogevm.llm import ChatMessage, default_runtime
 
 ETHERS_DIR = FIXTURES.parent / "tests" / "node" / "ethers"
 
@@ -48,3 +51,16 @@ def test_ethers_v6_deploys_transacts_and_reads_reverts(node_js, node):
     assert summary["failedTx"]["status"] == 0
     receipt = node.rpc("eth_getTransactionReceipt", summary["forecastTx"])
     assert receipt["status"] == "0x1" and receipt["to"].lower() == summary["contract"].lower()
+
+
+def test_ethers_v6_decodes_llm_calls_with_a_human_readable_abi(node_js, node):
+    prompt, question = "The price of ", "What is the weather in Paris?"
+    done = subprocess.run([node_js, "llm_check.mjs", node.url, prompt, question, json.dumps(asdict(WEATHER))],
+                          cwd=ETHERS_DIR, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"llm_check.mjs failed:\n{done.stdout}\n{done.stderr}"
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    runtime = default_runtime()  # what the node must have answered
+    assert summary["answer"] == runtime.complete("tiny_chat", prompt, 40).text and summary["answer"]
+    chat = runtime.chat("tiny_chat", [ChatMessage("user", question)], 100, [WEATHER], "required")
+    assert (summary["finishReason"], summary["role"]) == ("tool_calls", "assistant")
+    assert summary["toolCalls"] == [asdict(call) for call in chat.message.tool_calls] != []

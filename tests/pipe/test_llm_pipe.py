@@ -19,19 +19,21 @@ from ogevm.abi.llm import (
     encode_llm_completion,
 )
 from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
-from ogevm.llm.types import ChatMessage, ToolDefinition
+from ogevm.errors import InvalidModel
+from ogevm.llm.types import ChatMessage
+from ogevm.models.store import ModelStore
 from ogevm.pipe.executor import local_executor
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.pipe.simulation import WorkerSimulator, process_workers
 from ogevm.resources import MODELS, resource
+from ogevm.verify.records import InvalidRecord, check_record
 from ogevm.verify.tee import SimulatedEnclave
 from ogevm.vm.recording_db import RecordingDB
 from ogevm.vm.chain import DevChain
 
-from pipe_helpers import GAS, GWEI, NODE_KEY, Replica, mine_inline_like, receipts_of
+from llm_files import WEATHER, renamed_llm
+from pipe_helpers import GAS, GWEI, NODE_KEY, Replica, mine_inline_like, receipts_of, resign
 
-WEATHER = ToolDefinition("Get the weather of a city", "get_weather",
-                         '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}')
 
 
 def completion(prompt: str, temperature: int = 0, max_tokens: int = 40, **changes) -> bytes:
@@ -109,7 +111,7 @@ def test_simulation_workers_know_a_language_model_added_to_the_store():
     simulator = WorkerSimulator(chain, db, process_workers(chain.base_vm_class, chain.chain.chain_id), 1)
     pipeline = Pipeline(chain, NODE_KEY, simulator=simulator)
     try:
-        renamed = _renamed_llm(resource(MODELS, "llm/tiny_chat.onnx").read_bytes(), "tiny_chat_2")
+        renamed = renamed_llm("tiny_chat_2")
         added = {store.add_llm(renamed).cid for store in (chain.models, twin.models)}
         tx = send(chain, completion("The price of ", model_cid="tiny_chat_2"), 0)
         pipeline.submit(tx)
@@ -121,14 +123,6 @@ def test_simulation_workers_know_a_language_model_added_to_the_store():
     finally:
         pipeline.close()
 
-
-def _renamed_llm(data: bytes, name: str) -> bytes:
-    """The fixture language model under another name (so another CID)."""
-    model = onnx.load_from_string(data)
-    for entry in model.metadata_props:
-        if entry.key == "ogevm.llm.name":
-            entry.value = name
-    return model.SerializeToString()
 
 
 def test_a_tee_llm_call_is_signed_by_the_enclave_and_validated(chains):
@@ -149,3 +143,39 @@ def test_a_tee_llm_call_is_signed_by_the_enclave_and_validated(chains):
     twin_block, _ = mine_inline_like(twin, built.block)
     assert twin_block.header == built.block.header
     Replica(chain).sync({built.block.number: built.records})
+
+
+def test_a_record_flagged_as_a_simulation_result_is_refused(chains):
+    """Only CAPTURE answers with the simulation output (an LLM call gets an empty reply from
+    it): a committed record carrying that flag is invalid, whoever signed it."""
+    chain, _ = chains
+    pipeline = Pipeline(chain, NODE_KEY)
+    pipeline.submit(send(chain, completion("The price of "), 0))
+    (built,) = pipeline.run_until_idle()
+    (record,) = built.records
+    check_record(record)
+    flagged = resign(record, output=record.result.output._replace(is_simulation_result=True))
+    with pytest.raises(InvalidRecord, match="flagged as a simulation result"):
+        check_record(flagged)
+
+
+def test_a_language_model_name_stays_bound_to_its_first_model():
+    store = ModelStore()
+    data = resource(MODELS, "llm/tiny_chat.onnx").read_bytes()
+    assert store.add_llm(data).cid == store.llms.model("tiny_chat").cid  # the same file again: fine
+    impostor = onnx.load_from_string(renamed_llm("tiny_chat"))
+    impostor.doc_string = "another file, the same name"
+    with pytest.raises(InvalidModel, match="the name 'tiny_chat' is taken"):
+        store.add_llm(impostor.SerializeToString())
+
+
+def test_a_tee_call_on_an_executor_without_an_enclave_is_rejected_with_the_reason(chains):
+    """No enclave, no valid TEE record: the request is never signed with the node key, the
+    transaction goes back to the rounds and ends rejected, naming why."""
+    chain, _ = chains
+    pipeline = Pipeline(chain, NODE_KEY)
+    tx = send(chain, chat("What is the weather in Paris?", mode=LLMInferenceMode.TEE), 0)
+    pipeline.submit(tx)
+    assert pipeline.run_until_idle() == []
+    status = pipeline.pool.status(tx.hash)
+    assert status.state.value == "rejected" and "has a TEE enclave" in status.reason

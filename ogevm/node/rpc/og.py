@@ -1,4 +1,5 @@
-"""``og_*``: models, transaction status, inference records, PIPE and block statistics, precompiles."""
+"""``og_*``: models (ONNX and language models), transaction status, inference records, PIPE and
+block statistics, precompiles."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ogevm.constants import (
     PREPROCESSING_PRECOMPILE_ADDRESS,
 )
 from ogevm.errors import ModelStoreError, OgevmError, ZkmlUnsupported
+from ogevm.models.store import ModelStore
 from ogevm.node import params
 from ogevm.node.params import Param, takes
 from ogevm.node.rpc.base import BLOCK, INVALID_PARAMS, TX_HASH, Namespace, RpcError, data, qty
@@ -34,6 +36,17 @@ class OgMethods(Namespace):
             return self.chain.models.add(model).cid
         except ModelStoreError as exc:
             raise RpcError(INVALID_PARAMS, str(exc)) from exc
+
+    @takes(Param("model", params.data))
+    def rpc_og_addLanguageModel(self, model):
+        """Register a language model file (``byte-window-v1`` ONNX) for LLM calls, by CID and name."""
+        try:
+            return language_model_json(self.chain.models.add_llm(model))
+        except ModelStoreError as exc:
+            raise RpcError(INVALID_PARAMS, str(exc)) from exc
+
+    def rpc_og_listLanguageModels(self):
+        return [language_model_json(model) for model in language_models(self.chain.models)]
 
     @takes(Param("cid", params.string))
     def rpc_og_enableZkml(self, cid):
@@ -107,3 +120,15 @@ class OgMethods(Namespace):
         ``precompiles``; an address without a known name is named by its hex."""
         active = self.chain.vm_class._state_class.computation_class.get_precompiles()
         return {PRECOMPILE_NAMES.get(address, data(address)): data(address) for address in sorted(active)}
+
+
+def language_models(store: ModelStore) -> list:
+    """The language models LLM calls may name on ``store``, each once: the fixture model, then
+    the added ones in the order they were added (those of its directory first)."""
+    return store.llms.models()
+
+
+def language_model_json(model) -> dict:
+    """A language model as ``og_listLanguageModels`` lists it."""
+    return {"name": model.name, "cid": model.cid, "contextLength": model.context_length,
+            "maxOutputTokens": model.max_output_tokens, "costPerToken": model.cost_per_token}
