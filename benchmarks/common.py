@@ -413,6 +413,23 @@ def node_workload(node: DevNode, model: BenchModel, workload: str, n: int):
     return txs, info
 
 
+def wait_settled(node, hashes: list[bytes], start: float) -> dict[bytes, dict]:
+    """Each transaction's final status, polled until every one is included or rejected; raises
+    if some are not ``TIMEOUT_SECONDS`` after ``start``."""
+    pending, states = set(hashes), {}
+    while pending and time.perf_counter() - start < TIMEOUT_SECONDS:
+        for tx_hash in list(pending):
+            status = node.status(tx_hash)
+            if status is not None and status["state"] in ("included", "rejected"):
+                states[tx_hash] = status
+                pending.discard(tx_hash)
+        if pending:
+            time.sleep(POLL_SECONDS)
+    if pending:
+        raise RuntimeError(f"{len(pending)} of {len(hashes)} txs not settled after {TIMEOUT_SECONDS:.0f} s")
+    return states
+
+
 def pipe_burst(model: BenchModel, workload: str, n: int, workers: int, profile: bool = False) -> dict[str, Any]:
     """A burst of ``n`` signed transactions through a PIPE :class:`ObservedNode` (automine,
     ``workers`` executor threads): throughput, latencies, blocks, EVM passes per tx."""
@@ -429,18 +446,7 @@ def pipe_burst(model: BenchModel, workload: str, n: int, workers: int, profile: 
             sent_at.append(time.perf_counter())
             hashes.append(node.send_raw_transaction(raw))
         submitted = time.perf_counter()
-        pending = set(hashes)
-        states = {}
-        while pending and time.perf_counter() - start < TIMEOUT_SECONDS:
-            for tx_hash in list(pending):
-                status = node.status(tx_hash)
-                if status is not None and status["state"] in ("included", "rejected"):
-                    states[tx_hash] = status
-                    pending.discard(tx_hash)
-            if pending:
-                time.sleep(POLL_SECONDS)
-        if pending:
-            raise RuntimeError(f"{len(pending)} of {n} txs not settled after {TIMEOUT_SECONDS:.0f} s")
+        states = wait_settled(node, hashes, start)
         rejected = [s["reason"] for s in states.values() if s["state"] != "included"]
         if rejected:
             raise RuntimeError(f"{len(rejected)} txs rejected: {rejected[0]}")

@@ -6,15 +6,23 @@ import importlib.util
 import json
 import math
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from ogevm.abi.llm import LLMChatRequest, decode_chat_response
 from ogevm.bench import load_scenario, run_scenario, scenario_names, summary_markdown, summary_rows, write_result
 from ogevm.cli import main
+from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+from ogevm.models.store import ModelStore
+from ogevm.vm.chain import DevChain
 
 SCENARIOS = (
     "block_building",
     "end_to_end",
     "model_sweep",
+    "llm_point",
     "executor_scaling",
     "precompile_overhead",
     "mempool_simulation",
@@ -117,6 +125,77 @@ def test_model_sweep_crossover():
     assert crossover(points((1, 0), (5, 1)))["model_ms"] is None  # ahead everywhere
     assert "behind at 5.0 ms" in crossover(points((1, -1), (5, -1)))["where"]
     assert crossover(points((1, 1), (5, -1)))["model_ms"] is None  # falls behind: no crossing from below
+
+
+def test_llm_point_numbers():
+    r = result("llm_point")["results"]
+    points = r["points"]
+    assert set(points) == {"tiny_chat", "tiny_chat_slow"} and r["bound"] == min(r["workers"], r["cores"])
+    for p in points.values():
+        assert p["n"] == 4
+        for mode in ("pipe", "inline_one_by_one"):
+            for key in ("throughput_tx_s", "cores_used", "cpu_ms_per_tx"):
+                assert positive(p["median"][mode][key]), (mode, key)
+        cpu = {mode: p["median"][mode]["cpu_ms_per_tx"] for mode in ("pipe", "inline_one_by_one")}
+        assert p["cpu_ceiling"] == pytest.approx(r["bound"] * cpu["inline_one_by_one"] / cpu["pipe"])
+        for key in ("model_s_per_call", "tokens_per_call", "tokens_per_s", "ms_per_token", "gas_per_token"):
+            assert positive(p["raw"][key]), key
+        assert p["pipe_vs_inline_one_by_one"] == pytest.approx(
+            p["median"]["pipe"]["throughput_tx_s"] / p["median"]["inline_one_by_one"]["throughput_tx_s"])
+        assert p["vs_bound"] == pytest.approx(p["pipe_vs_inline_one_by_one"] / r["bound"])
+        assert 2.0 <= p["median"]["pipe"]["evm_passes_per_tx"] < 4
+        assert 0 < p["median"]["pipe"]["cores_available"] <= r["workers"] + 0.2
+    # The burn chain is paid for: gas per token follows the store's static cost.
+    assert points["tiny_chat_slow"]["raw"]["gas_per_token"] > 10 * points["tiny_chat"]["raw"]["gas_per_token"]
+
+
+@pytest.fixture(scope="module")
+def llm_models():
+    from ogevm.llm.model import WindowModel
+
+    point = load_scenario("llm_point")
+    base = point.fixture_bytes()
+    return point, WindowModel(base), WindowModel(point.slow_variant(base))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(window=st.lists(st.integers(0, 259), min_size=6, max_size=6))
+def test_llm_point_slow_variant_keeps_the_logits(llm_models, window):
+    _, base, slow = llm_models
+    assert np.array_equal(base.run(window), slow.run(window))  # -inf included, bit for bit
+
+
+def test_llm_point_slow_variant_is_another_model_priced_for_its_work(llm_models):
+    point, base, slow = llm_models
+    assert (slow.name, slow.window) == (point.SLOW_MODEL, base.window) and slow.cid != base.cid
+    # SLOW_ROUNDS products of [1, W] x [W, W] at 2 W^2 ops each, MODEL_OPS_PER_GAS ops per gas
+    assert slow.cost_per_token - base.cost_per_token >= point.SLOW_ROUNDS * 2 * point.SLOW_WIDTH ** 2 // 1000
+    assert point.slow_variant(point.fixture_bytes()) == point.slow_variant(point.fixture_bytes())
+    store = ModelStore()
+    assert store.add_llm(point.slow_variant(point.fixture_bytes())).cid == slow.cid
+    assert store.llms.model(point.SLOW_MODEL).cid == slow.cid
+
+
+def test_llm_point_probe_counts_the_cores_its_threads_ran_on():
+    # CPU time over wall time: one thread can run on at most one core.
+    assert 0 < load_scenario("llm_point").available_cores(1, 0.05) <= 1.1
+
+
+def test_llm_point_burst_mixes_completions_and_forced_tool_calls():
+    point = load_scenario("llm_point")
+    calls = point.llm_calls("tiny_chat", 8)
+    chats = [k for k, c in enumerate(calls) if isinstance(c, LLMChatRequest)]
+    assert chats == [3, 7] and all(calls[k].tool_choice == "required" and calls[k].tools for k in chats)
+    assert all(64 <= c.max_tokens <= 128 for c in calls)
+    chain = DevChain()
+    for k, call in enumerate(calls):
+        data = point.calldata(call)
+        gas = point.transaction_gas(chain, call, data)
+        # A transaction's gas limit covers what it spends, and it goes through INLINE.
+        result = chain.send(0, INFERENCE_PRECOMPILE_ADDRESS, data, gas=gas)
+        assert result.success and result.gas_used <= gas
+        if k in chats:
+            assert decode_chat_response(result.return_data).finish_reason == "tool_calls"
 
 
 def test_executor_scaling_numbers():

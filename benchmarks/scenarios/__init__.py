@@ -9,6 +9,7 @@ SCENARIOS = (
     "block_building",
     "end_to_end",
     "model_sweep",
+    "llm_point",
     "executor_scaling",
     "precompile_overhead",
     "mempool_simulation",
