@@ -28,7 +28,7 @@ from typing import Mapping, NamedTuple
 
 import numpy as np
 import rlp
-from eth_utils import keccak
+from eth_hash.auto import keccak
 from rlp.exceptions import RLPException
 from rlp.sedes import Binary, List, big_endian_int, binary
 from trie import HexaryTrie

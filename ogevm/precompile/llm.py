@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from ogevm.abi.llm import (
     RUN_LLM_CHAT_SELECTOR,

@@ -26,7 +26,7 @@ import coincurve
 from eth_keys import keys
 from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature, ValidationError
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from ogevm.abi.codec import encode_output
 from ogevm.records import BatchPosition, InferenceResult, RequestId
