@@ -116,10 +116,11 @@ def _add_models(commands) -> None:
                              description="Validate an ONNX model (its cost must be bounded by its input "
                                          "shapes) and store it under its CID; with --llm, a language model "
                                          "file that LLM calls may name by CID or by its name.")
-    add.add_argument("file", type=Path, metavar="FILE", help="the .onnx file")
+    add.add_argument("file", type=Path, metavar="FILE", help="the .onnx file (or, with --llm, a model folder)")
     add.add_argument("--llm", action="store_true",
                      help="FILE is a language model: a byte-window-v1 ONNX file (its metadata gives its name, "
-                          "window, context and output limits)")
+                          "window, context and output limits), or an onnxruntime-genai model folder (named "
+                          "after the folder; data directory only)")
     listing = actions.add_parser("list", help="list stored models and language models",
                                  description="List stored models, then the language models (the fixture "
                                              "tiny_chat and those added).")
@@ -209,16 +210,12 @@ def _compile(args: argparse.Namespace, console: Console, errors: Console) -> Non
 def _models(args: argparse.Namespace, console: Console) -> None:
     """``models add`` / ``models list`` on a data directory, or on a running node (``--rpc``)."""
     from ogevm.models.store import ModelStore
-    from ogevm.node.rpc.og import language_model_json
 
     store = None if args.rpc else ModelStore(args.data_dir / "models")
     if args.action == "list":
         _list_models(args.rpc, store, console)
     elif args.llm:
-        data = _language_model_file(args.file)
-        added = (_rpc(args.rpc, "og_addLanguageModel", "0x" + data.hex()) if store is None
-                 else language_model_json(store.add_llm(data)))
-        console.print(_language_model_line(added), highlight=False)
+        console.print(_language_model_line(_add_language_model(args.file, args.rpc, store)), highlight=False)
     elif store is None:
         console.print(_rpc(args.rpc, "og_addModel", "0x" + args.file.read_bytes().hex()), highlight=False)
     else:
@@ -244,13 +241,21 @@ def _list_models(rpc: str | None, store, console: Console) -> None:
         console.print(_language_model_line(model), highlight=False)
 
 
-def _language_model_file(path: Path) -> bytes:
-    """The bytes of a language model file; a folder (an onnxruntime-genai model) is refused."""
+def _add_language_model(path: Path, rpc: str | None, store) -> dict:
+    """``models add --llm``: a byte-window-v1 file, to a data directory or a running node; or an
+    onnxruntime-genai model folder, to a data directory (a node loads it when it starts)."""
+    from ogevm.node.rpc.og import language_model_json
+
     if path.is_dir():
-        raise OgevmError(f"{path} is a folder: `models add --llm` takes one byte-window-v1 .onnx file. "
-                         "onnxruntime-genai model folders cannot be registered with a node (its simulation "
-                         "workers and validators would need the folder too)")
-    return path.read_bytes()
+        if store is None:
+            raise OgevmError(f"{path} is a folder: an onnxruntime-genai model folder is added to a data "
+                             "directory (`ogevm models --data-dir DIR add --llm FOLDER`), and a node on it loads "
+                             "the model when it starts; over --rpc only byte-window-v1 files can be sent")
+        return language_model_json(store.add_llm_folder(path))
+    data = path.read_bytes()
+    if store is None:
+        return _rpc(rpc, "og_addLanguageModel", "0x" + data.hex())
+    return language_model_json(store.add_llm(data))
 
 
 def _language_model_line(model: dict) -> str:

@@ -91,12 +91,18 @@ def test_a_bad_language_model_file_is_a_readable_error(tmp_path, capsys, what):
     assert not (tmp_path / "models" / "llm").exists() or not any((tmp_path / "models" / "llm").iterdir())
 
 
-def test_a_language_model_folder_is_refused_with_the_reason(tmp_path, capsys):
+def test_a_folder_that_is_no_model_is_refused_with_the_reason(tmp_path, capsys):
     folder = tmp_path / "genai_model"
     folder.mkdir()
     assert main(["models", "--data-dir", str(tmp_path), "add", "--llm", str(folder)]) == 1
     err = capsys.readouterr().err
-    assert "is a folder" in err and "onnxruntime-genai" in err
+    assert "is not an onnxruntime-genai model" in err and "Traceback" not in err
+
+
+def test_a_model_folder_is_not_sent_to_a_running_node(tmp_path, capsys):
+    assert main(["models", "--rpc", "http://127.0.0.1:1", "add", "--llm", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "data directory" in err
 
 
 def test_a_node_refuses_to_start_with_a_bad_language_model_in_its_models_dir(tmp_path, capsys):

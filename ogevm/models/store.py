@@ -8,6 +8,7 @@ A validator only needs the catalogue (``ModelInfo`` by CID), never the bytes.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,7 @@ class ModelStore(Mapping[str, ModelInfo]):
         self._infos: dict[str, ModelInfo] = {}
         self._memory: dict[str, bytes] = {}
         self._llm_data: dict[str, bytes] = {}
+        self._llm_folders: dict[str, tuple[str, str]] = {}
         self._llms = None
         self._llms_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -157,11 +159,7 @@ class ModelStore(Mapping[str, ModelInfo]):
                 if self._directory is None:
                     self._memory[info.cid] = data
                 else:
-                    path = self._directory / f"{info.cid}.onnx"
-                    if not path.exists():
-                        tmp = path.with_suffix(".tmp")
-                        tmp.write_bytes(data)
-                        tmp.replace(path)
+                    _write_once(self._directory / f"{info.cid}.onnx", lambda tmp: tmp.write_bytes(data))
                 self._infos[info.cid] = info
         return info
 
@@ -186,34 +184,55 @@ class ModelStore(Mapping[str, ModelInfo]):
     @property
     def llms(self):
         """The language models LLM calls may name (an :class:`~ogevm.llm.LLMRuntime`): the
-        fixture model ``tiny_chat``, those in ``<directory>/llm/`` and those :meth:`add_llm` adds.
-        Made on first use (loading a model builds an onnxruntime session)."""
+        fixture model ``tiny_chat``, those kept in ``<directory>/llm/`` and those added with
+        :meth:`add_llm` or :meth:`add_llm_folder`. Made on first use (loading a model builds an
+        onnxruntime session)."""
         with self._llms_lock:
             if self._llms is None:
                 from ogevm.llm import default_runtime
 
-                runtime = default_runtime()
+                self._llms = default_runtime()
                 if self._directory is not None:
-                    for path in sorted((self._directory / "llm").glob("*.onnx")):
-                        try:
-                            self._add_llm(runtime, path.read_bytes())
-                        except ModelStoreError as exc:
-                            self.skipped[path] = str(exc)
-                self._llms = runtime
+                    self._load_llms(self._directory / "llm")
             return self._llms
+
+    def _load_llms(self, folder: Path) -> None:
+        """The language models kept in ``folder``: ``<cid>.onnx`` files and ``<cid>/`` model
+        folders (named by ``<cid>.name``); one that fails to load is skipped with the reason."""
+        for path in sorted(folder.glob("*")):
+            try:
+                if path.suffix == ".onnx":
+                    self._add_llm(self._llms, path.read_bytes())
+                elif path.is_dir() and not path.name.endswith(".tmp"):
+                    name = path.with_name(f"{path.name}.name").read_text()
+                    self._add_llm_folder(self._llms, path, name, kept_as=path.name)
+            except (ModelStoreError, OSError) as exc:
+                self.skipped[path] = str(exc)
 
     def add_llm(self, data: bytes):
         """Validate a language model file (a :class:`~ogevm.llm.WindowModel`), keep its bytes
         (``<directory>/llm/<cid>.onnx``) and make it callable by CID and name; return it."""
         model = self._add_llm(self.llms, bytes(data))
         if self._directory is not None:
-            folder = self._directory / "llm"
-            folder.mkdir(exist_ok=True)
-            path = folder / f"{model.cid}.onnx"
-            if not path.exists():
-                path.with_suffix(".tmp").write_bytes(data)
-                path.with_suffix(".tmp").replace(path)
+            _write_once(self._directory / "llm" / f"{model.cid}.onnx", lambda tmp: tmp.write_bytes(data))
         return model
+
+    def add_llm_folder(self, folder: Path | str, name: str | None = None):
+        """Validate an onnxruntime-genai model folder (a :class:`~ogevm.llm.genai.GenaiModel`,
+        named ``name`` or after the folder) and make it callable by CID and name; with a
+        directory, keep a copy as ``<directory>/llm/<cid>/`` (its name in ``<cid>.name``) so the
+        store knows it after a restart. Returns it."""
+        folder = Path(folder)
+        name = name or folder.name
+        if self._directory is None:
+            return self._add_llm_folder(self.llms, folder, name)
+        from ogevm.llm.genai import GenaiModel
+
+        cid = GenaiModel(folder, name=name).cid  # validates the folder before anything is copied
+        kept = self._directory / "llm" / cid
+        _write_once(kept, lambda tmp: shutil.copytree(folder, tmp))
+        (kept.with_name(f"{cid}.name")).write_text(name)
+        return self._add_llm_folder(self.llms, kept, name, kept_as=cid)
 
     def llm_files(self) -> dict[str, bytes]:
         """The files of the language models added to this store, by CID: what another process
@@ -222,13 +241,32 @@ class ModelStore(Mapping[str, ModelInfo]):
         with self._lock:
             return dict(self._llm_data)
 
+    def llm_folders(self) -> dict[str, tuple[str, str]]:
+        """The model folders added to this store, by CID: ``(path, name)``, what another process
+        on this machine needs to load the same models."""
+        self.llms
+        with self._lock:
+            return dict(self._llm_folders)
+
     def _add_llm(self, runtime, data: bytes):
         from ogevm.llm.model import WindowModel
 
         model = WindowModel(data)
         with self._lock:
-            self._llm_data[model.cid] = data
             runtime.add(model)
+            self._llm_data[model.cid] = data
+        return model
+
+    def _add_llm_folder(self, runtime, folder: Path, name: str, kept_as: str | None = None):
+        """Load and add a model folder; ``kept_as``: the CID the folder was kept under."""
+        from ogevm.llm.genai import GenaiModel
+
+        model = GenaiModel(folder, name=name)
+        if kept_as is not None and model.cid != kept_as:
+            raise ModelIntegrityError(f"folder name is not the CID of its files ({model.cid})")
+        with self._lock:
+            runtime.add(model)
+            self._llm_folders[model.cid] = (str(folder), name)
         return model
 
     def __getitem__(self, cid: str) -> ModelInfo:
@@ -248,3 +286,16 @@ def _spec(arg) -> TensorSpec:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _write_once(path: Path, write) -> None:
+    """``write(tmp)`` a file or folder next to ``path``, then move it into place, unless
+    ``path`` exists: a reader never sees half of one."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.is_dir():
+        shutil.rmtree(tmp)
+    write(tmp)
+    tmp.replace(path)

@@ -36,7 +36,7 @@ from eth.db.atomic import AtomicDB
 from eth.vm.base import VM
 
 from ogevm.abc import Simulator
-from ogevm.errors import InvalidTransaction, OgevmError
+from ogevm.errors import InvalidModel, InvalidTransaction, OgevmError
 from ogevm.llm import default_runtime
 from ogevm.models.store import ModelInfo
 from ogevm.precompile.modes import CaptureProvider
@@ -167,13 +167,22 @@ class SimulationWorker:
     def sync(self, changes: Changes) -> None:
         apply_changes(self.db, changes)
 
-    def models(self, infos: Sequence[ModelInfo], llm_files: Sequence[bytes] = ()) -> None:
-        """Catalogue entries, and language model files (LLM calls are priced on them)."""
+    def models(self, infos: Sequence[ModelInfo], llm_files: Sequence[bytes] = (),
+               llm_folders: Sequence[tuple[str, str]] = ()) -> None:
+        """Catalogue entries, language model files and model folders ``(path, name)`` on this
+        machine (LLM calls are priced on them). A folder this worker cannot load (a Ray actor on
+        another machine) is left out: calls of its model then fail in simulation, readably."""
+        from ogevm.llm.genai import GenaiModel
         from ogevm.llm.model import WindowModel
 
         self.catalogue.update((info.cid, info) for info in infos)
         for data in llm_files:
             self.llms.add(WindowModel(data))
+        for path, name in llm_folders:
+            try:
+                self.llms.add(GenaiModel(path, name=name))
+            except InvalidModel as exc:
+                log.warning("simulation worker: language model folder %s left out: %s", path, exc.reason)
 
     def simulate(self, runs: Sequence[tuple[Sequence[bytes], Mapping]]) -> list[Outcome]:
         decode = self.vm_class.get_transaction_builder().decode
@@ -215,15 +224,18 @@ class WorkerSimulator(Simulator):
         """``count`` new workers holding the database's contents and every model."""
         workers = [self._start_worker() for _ in range(count)]
         contents, infos = self.db.contents(), list(self.chain.models.values())
-        llm_files = list(self._llm_files().values())
+        files, folders = self._language_models()
         for call in ([w.call("load", contents) for w in workers]
-                     + [w.call("models", infos, llm_files) for w in workers]):
+                     + [w.call("models", infos, list(files.values()), list(folders.values())) for w in workers]):
             call.wait()
         return workers
 
-    def _llm_files(self) -> dict[str, bytes]:
-        llm_files = getattr(self.chain.models, "llm_files", None)
-        return llm_files() if llm_files is not None else {}
+    def _language_models(self) -> tuple[dict[str, bytes], dict[str, tuple[str, str]]]:
+        """The chain's language model files and folders by CID (none for a plain catalogue)."""
+        models = self.chain.models
+        if not hasattr(models, "llm_files"):
+            return {}, {}
+        return models.llm_files(), models.llm_folders()
 
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
         with self._lock:
@@ -264,16 +276,19 @@ class WorkerSimulator(Simulator):
     def _catch_up(self) -> None:
         changes = self.db.drain()
         new_models = [info for cid, info in self.chain.models.items() if cid not in self._models_sent]
-        new_llms = {cid: data for cid, data in self._llm_files().items() if cid not in self._models_sent}
+        files, folders = self._language_models()
+        new_files = {cid: data for cid, data in files.items() if cid not in self._models_sent}
+        new_folders = {cid: folder for cid, folder in folders.items() if cid not in self._models_sent}
         for w in range(len(self.workers)):
             try:
                 if changes:
                     self.workers[w].call("sync", changes).wait()
-                if new_models or new_llms:
-                    self.workers[w].call("models", new_models, list(new_llms.values())).wait()
+                if new_models or new_files or new_folders:
+                    self.workers[w].call("models", new_models, list(new_files.values()),
+                                         list(new_folders.values())).wait()
             except WorkerDied:
                 self._replace(w)  # a new worker loads everything, these changes included
-        self._models_sent.update([info.cid for info in new_models] + list(new_llms))
+        self._models_sent.update([info.cid for info in new_models] + list(new_files) + list(new_folders))
 
     def _replace(self, w: int) -> None:
         self.restarts += 1

@@ -93,3 +93,62 @@ def test_a_model_without_the_chat_markers_completes_but_cannot_chat(folder, tmp_
     assert runtime.complete("plain", "A smart contract", 20).tokens_out >= 1
     with pytest.raises(InvalidInput, match=r"model 'plain' has no <\|im_start\|> token"):
         runtime.chat("plain", [ChatMessage("user", "Hi")], 20)
+
+
+
+def test_a_model_folder_added_to_a_data_directory_is_kept_and_called_at_0xf4(folder, tmp_path, runtime):
+    """``ModelStore.add_llm_folder`` keeps a copy under the folder's CID; a store opened on the
+    same directory later (a node's next start) knows it by name, and a chain calls it INLINE."""
+    from ogevm.abi.llm import LLMCompletionRequest, LLMInferenceMode, decode_completion_response, encode_llm_completion
+    from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+    from ogevm.models.store import ModelStore
+    from ogevm.vm.chain import DevChain
+
+    added = ModelStore(tmp_path).add_llm_folder(folder, name="genai")
+    assert (tmp_path / "llm" / added.cid / "genai_config.json").exists()
+    reopened = ModelStore(tmp_path)
+    assert reopened.llms.model("genai").cid == added.cid and reopened.llm_folders()[added.cid][1] == "genai"
+    request = LLMCompletionRequest(LLMInferenceMode.VANILLA, "genai", "A smart contract", 24, (), 0)
+    answer = decode_completion_response(DevChain(reopened).call(INFERENCE_PRECOMPILE_ADDRESS, encode_llm_completion(request)))
+    assert answer == runtime.complete("genai", "A smart contract", 24).text
+
+
+def test_a_kept_folder_whose_files_changed_is_skipped_with_the_reason(folder, tmp_path):
+    from ogevm.models.store import ModelStore
+
+    cid = ModelStore(tmp_path).add_llm_folder(folder).cid
+    config = tmp_path / "llm" / cid / "genai_config.json"
+    config.write_text(config.read_text() + " ")
+    reopened = ModelStore(tmp_path)
+    assert not reopened.llms.knows("tiny_chat_genai")
+    assert "not the CID of its files" in reopened.skipped[tmp_path / "llm" / cid]
+
+
+def test_a_model_folder_call_through_pipe_with_a_simulation_worker_equals_inline(folder):
+    """The simulation worker process loads the folder the store names, so PIPE captures the call
+    and the replay answers what INLINE answers (same header)."""
+    from eth.db.atomic import AtomicDB
+
+    from ogevm.abi.llm import LLMCompletionRequest, LLMInferenceMode, encode_llm_completion
+    from ogevm.constants import INFERENCE_PRECOMPILE_ADDRESS
+    from ogevm.models.store import ModelStore
+    from ogevm.pipe.pipeline import Pipeline
+    from ogevm.pipe.simulation import WorkerSimulator, process_workers
+    from ogevm.vm.chain import DevChain
+    from ogevm.vm.recording_db import RecordingDB
+    from pipe.pipe_helpers import NODE_KEY, mine_inline_like  # tests/ is on sys.path
+
+    db = RecordingDB(AtomicDB())
+    chain, twin = DevChain(ModelStore(), db=db), DevChain(ModelStore())
+    for store in (chain.models, twin.models):
+        store.add_llm_folder(folder, name="genai")
+    pipeline = Pipeline(chain, NODE_KEY, simulator=WorkerSimulator(
+        chain, db, process_workers(chain.base_vm_class, chain.chain.chain_id), 1))
+    try:
+        request = LLMCompletionRequest(LLMInferenceMode.VANILLA, "genai", "The weather", 20, (), 60)
+        pipeline.submit(chain.sign(0, INFERENCE_PRECOMPILE_ADDRESS, encode_llm_completion(request), gas=2_000_000))
+        (built,) = pipeline.run_until_idle()
+        assert [r.model_cid for r in built.records] == ["genai"] and built.records[0].result.error is None
+        assert mine_inline_like(twin, built.block)[0].header == built.block.header
+    finally:
+        pipeline.close()
