@@ -266,16 +266,14 @@ def _language_model_line(model: dict) -> str:
 
 def _rpc(url: str, method: str, *params):
     """The result of one JSON-RPC call to a running node; its error as :class:`OgevmError`."""
-    import json
-    import urllib.request
+    from ogevm.client.rpc import NodeUnavailable, RpcCallError, RpcConnection
 
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.loads(response.read())
-    if "error" in answer:
-        raise OgevmError(answer["error"]["message"])
-    return answer["result"]
+    try:
+        return RpcConnection(url).rpc(method, *params)
+    except NodeUnavailable as exc:
+        raise OgevmError(f"{exc.reason}; is `ogevm node` running there?") from exc
+    except RpcCallError as exc:
+        raise OgevmError(exc.message) from exc
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ MAX_TOOLS = 16
 #: Most UTF-8 bytes of one JSON text (tool parameters, call arguments) and its deepest nesting.
 MAX_JSON_BYTES = 16_384
 MAX_JSON_DEPTH = 32
+#: Widest window of a ``byte-window-v1`` model: its graph's static gas does not count the
+#: window it is fed at every step.
+MAX_WINDOW_TOKENS = 4096
 #: Highest ``temperature``; the scale is hundredths (``temperature / 100``).
 MAX_TEMPERATURE = 100
 

@@ -9,7 +9,6 @@ seeded sampling, stop sequences, limits) is the runtime's, the same for every ba
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -18,6 +17,7 @@ import onnxruntime as ort
 
 from ogevm.errors import InvalidModel, ModelExecutionError
 from ogevm.llm import tokenizer
+from ogevm.llm.constants import MAX_WINDOW_TOKENS
 from ogevm.llm.template import Piece, Special
 from ogevm.models.store import inspect_model, session_options
 
@@ -86,7 +86,9 @@ class WindowModel(LanguageModel):
     ``ogevm.llm.name``, ``ogevm.llm.window``, ``ogevm.llm.context_length`` and
     ``ogevm.llm.max_output_tokens``. Its input ``context`` is int64 ``[1, window]``
     (left-padded with ``<|pad|>``), its output ``logits`` float32 ``[1, 260]``. The cost
-    per token is the model store's static gas of one run, so gas bounds the work.
+    per token is the model store's static gas of one run, so gas bounds the work; that gas
+    does not count feeding the window, so the window is at most ``MAX_WINDOW_TOKENS`` and
+    kept in a numpy array (a step costs a copy of the window, never a Python loop over it).
     """
 
     end_tokens = frozenset({tokenizer.END_OF_TEXT, tokenizer.MESSAGE_END})
@@ -106,10 +108,12 @@ class WindowModel(LanguageModel):
             self.max_output_tokens = int(meta["ogevm.llm.max_output_tokens"])
         except (KeyError, ValueError) as exc:
             raise InvalidModel(f"language model metadata missing or not a number: {exc}") from exc
-        if not 1 <= self.max_output_tokens <= self.context_length or self.window < 1:
-            raise InvalidModel(f"a language model needs a window of at least 1 token and 1 <= max_output_tokens "
-                               f"<= context_length, not window {self.window}, max_output_tokens "
-                               f"{self.max_output_tokens}, context_length {self.context_length}")
+        if not 1 <= self.window <= MAX_WINDOW_TOKENS:
+            raise InvalidModel(f"a {WINDOW_FORMAT} model's window must be 1..{MAX_WINDOW_TOKENS} tokens, "
+                               f"not {self.window}")
+        if not 1 <= self.max_output_tokens <= self.context_length:
+            raise InvalidModel(f"a language model needs 1 <= max_output_tokens <= context_length, not "
+                               f"max_output_tokens {self.max_output_tokens}, context_length {self.context_length}")
         shapes = ([i.shape for i in self._session.get_inputs()], [o.shape for o in self._session.get_outputs()])
         if shapes != ([[1, self.window]], [[1, tokenizer.VOCAB_SIZE]]):
             raise InvalidModel(f"a {WINDOW_FORMAT} model maps [1, window] to [1, {tokenizer.VOCAB_SIZE}], "
@@ -132,23 +136,27 @@ class WindowModel(LanguageModel):
     def start(self, prompt: Sequence[int]) -> Generation:
         return _WindowGeneration(self, prompt)
 
-    def run(self, window: Sequence[int]) -> np.ndarray:
-        """Logits after exactly ``window`` tokens. Raises :class:`ModelExecutionError`."""
+    def run(self, window: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Logits after exactly ``window`` tokens. Raises :class:`ModelExecutionError`, whose
+        reason names no onnxruntime message (it is committed on chain, and differs between
+        onnxruntime builds)."""
         try:
-            (logits,) = self._session.run(["logits"], {"context": np.array([window], dtype=np.int64)})
+            (logits,) = self._session.run(["logits"], {"context": np.asarray(window, dtype=np.int64).reshape(1, -1)})
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelExecutionError(f"language model {self.name!r} failed: {exc}") from exc
+            raise ModelExecutionError(f"language model {self.name!r} failed: onnxruntime could not run it") from exc
         return logits[0]
 
 
 class _WindowGeneration(Generation):
     def __init__(self, model: WindowModel, prompt: Sequence[int]) -> None:
         self._model = model
-        self._window = deque([tokenizer.PAD] * model.window, maxlen=model.window)
-        self._window.extend(prompt)
+        self._window = np.full(model.window, tokenizer.PAD, dtype=np.int64)
+        tail = list(prompt)[-model.window:]
+        self._window[model.window - len(tail):] = tail
 
     def logits(self) -> np.ndarray:
         return self._model.run(self._window)
 
     def append(self, token: int) -> None:
-        self._window.append(token)
+        self._window[:-1] = self._window[1:]
+        self._window[-1] = token

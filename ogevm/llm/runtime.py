@@ -17,6 +17,7 @@ A reply ends with ``finish_reason``:
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -31,6 +32,8 @@ from ogevm.llm.toolcalls import CALL_CLOSE, NONE, check_tool_choice, check_tools
 from ogevm.llm.types import ChatCompletion, ChatMessage, Completion, ToolCall, ToolDefinition
 
 STOP, LENGTH, TOOL_CALLS = "stop", "length", "tool_calls"
+#: The text form of a CID (:func:`~ogevm.models.cid.compute_cid`: ``b`` and 58 base32 letters).
+_CID_FORM = re.compile(r"b[a-z2-7]{58}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,11 @@ class LLMRuntime:
     def add(self, model: LanguageModel) -> None:
         """Make ``model`` callable by its CID and by its name. A name stays bound to its first
         model (a call's gas and reply must not depend on which file a node added last): adding
-        another model under a taken name raises :class:`InvalidModel`."""
+        another model under a taken name raises :class:`InvalidModel`, as does a name in the
+        form of a CID (it would take the calls meant for the model with that CID)."""
+        if model.name != model.cid and _CID_FORM.fullmatch(model.name):
+            raise InvalidModel(f"the name {model.name!r} has the form of a CID; a language model's "
+                               "name must not")
         for key in (model.cid, model.name):
             bound = self._models.get(key)
             if bound is not None and bound.cid != model.cid:
@@ -253,7 +260,7 @@ def _force(logits: np.ndarray, model: LanguageModel, text: bytes, prefixes: tupl
         raise ModelExecutionError(f"language model {model.name!r} has no token that continues the forced tool call")
     masked = np.full_like(logits, -np.inf)
     masked[allowed] = logits[allowed]
-    if not np.isfinite(masked[allowed]).any():
+    if np.isneginf(masked[allowed]).all():
         masked[allowed] = 0.0
     return masked
 

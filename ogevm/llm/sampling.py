@@ -41,10 +41,13 @@ def sample(logits: np.ndarray, temperature: int, u: float) -> int:
     In float64: ``z = logits / (temperature / 100)``; ``w = exp(z - max(z))``; ``c`` the
     running sums of ``w`` from token 0 upwards; the token is the first ``i`` with
     ``c[i] > u * c[-1]``, or the last token with ``w > 0`` if rounding leaves none.
-    Logits of ``-inf`` (masked tokens) have weight 0 and are never picked.
+    Logits of ``-inf`` (masked tokens) have weight 0 and are never picked; if some logits
+    are ``+inf``, they have weight 1 and every other token 0.
     """
     z = logits.astype(np.float64) / (temperature / 100.0)
-    weights = np.exp(z - np.max(z))
+    top = np.max(z)
+    # exp(inf - inf) is NaN: a +inf logit takes all the weight, shared with the other +inf ones
+    weights = (z == top).astype(np.float64) if np.isposinf(top) else np.exp(z - top)
     cumulative = np.cumsum(weights)
     index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
     if index == len(cumulative):

@@ -7,8 +7,11 @@ The model calls a tool by writing ``<tool_call>{"name": NAME, "arguments": {...}
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from ogevm.errors import InvalidInput
 from ogevm.llm.constants import MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_TOOLS
@@ -42,7 +45,7 @@ def load_json(text: str) -> object:
     if _depth(text) > MAX_JSON_DEPTH:
         raise ValueError(f"is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text, parse_constant=_not_json)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:  # the parser's own message is not part of a reason: it differs between parsers
         raise ValueError("is not valid JSON") from None
 
@@ -52,31 +55,43 @@ def _not_json(constant: str):
     raise ValueError(constant)
 
 
+def _finite(literal: str) -> float:
+    """A number literal as a float; one too large for a float (``1e400``) is refused, since it
+    would be written back as ``Infinity``, which is not JSON."""
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(literal)
+    return value
+
+
+def _has_utf8_form(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 #: JSON's names of the types a parsed value can have.
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
                type(None): "null"}
 
 
+#: A JSON string literal (an unclosed one runs to the end of the text).
+_STRING = re.compile(r'"(?:[^"\\]+|\\.)*"?', re.DOTALL)
+#: Each byte as a step of the bracket depth (``[``, ``{``: +1; ``]``, ``}``: -1 as int8).
+_DEPTH_STEPS = bytes(1 if b in b"[{" else 255 if b in b"]}" else 0 for b in range(256))
+
+
 def _depth(text: str) -> int:
-    """Deepest bracket nesting of ``text``, brackets inside JSON strings not counted."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
+    """Deepest bracket nesting of ``text``, brackets inside JSON strings not counted.
+
+    Computed outside the interpreter loop (a regular expression drops the strings, numpy
+    sums the steps): the scan runs on every byte of every JSON text a call carries, before
+    the call's size is known, so it must cost about what the calldata's gas pays for.
+    """
+    steps = np.frombuffer(_STRING.sub("", text).encode("utf-8").translate(_DEPTH_STEPS), dtype=np.int8)
+    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
 
 
 def check_tools(tools: tuple[ToolDefinition, ...]) -> tuple[Tool, ...]:
@@ -168,8 +183,10 @@ def parse_calls(text: str, names: frozenset[str]) -> tuple[str, list[tuple[str, 
                 and isinstance(value["name"], str) and value["name"] in names
                 and isinstance(value["arguments"], dict)):
             return None
-        calls.append((value["name"], json.dumps(value["arguments"], ensure_ascii=False,
-                                                separators=(",", ":"))))
+        arguments = json.dumps(value["arguments"], ensure_ascii=False, separators=(",", ":"))
+        if not _has_utf8_form(arguments):  # a lone surrogate escape ("\ud800") names no character
+            return None
+        calls.append((value["name"], arguments))
     content = _BLOCK.sub("", text)
     if not calls or CALL_OPEN in content or CALL_CLOSE in content:
         return None

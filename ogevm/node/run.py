@@ -76,5 +76,5 @@ def _banner(node: DevNode, config: NodeConfig, console: Console) -> None:
         console.print(f"  node 0x{identity.node.hex()}   TEE enclave 0x{identity.enclave.hex()}", highlight=False)
     console.print("  [yellow]TEE enclaves are SIMULATED: no enclave hardware; attested by the development "
                   "vendor root[/yellow]")
-    console.print(f"Models: {len(chain.models)} loaded" +
+    console.print(f"Models: {len(chain.models)} loaded, language models: {len(chain.models.llms.models())}" +
                   (f" ({len(chain.models.skipped)} files skipped)" if chain.models.skipped else ""))

@@ -56,7 +56,7 @@ def test_a_mock_answers_calls_and_pipe_blocks_until_cleared(node, forecast):
 
 
 @pytest.mark.parametrize("params, fragment", [
-    (["bafkunknown", NEGATIVE], "modelCid: unknown model CID"),
+    (["bafkunknown", NEGATIVE], "modelCid: unknown model: add it first"),
     ([None, NEGATIVE], "modelCid: missing"),
     (["{cid}", None], "output: missing"),
     (["{cid}", {"numbers": [{"name": "y", "values": [[1]]}]}], "output: numbers[0].values"),
@@ -94,3 +94,19 @@ def test_any_json_is_a_mock_or_a_named_refusal(value):
         assert exc.name.startswith("output") and exc.reason
     else:
         assert (output is None) != (error is None)
+
+
+def test_a_language_model_is_mocked_by_name_with_a_reply_in_record_form(node):
+    """The reply a record carries (``og_getInferenceRecords``' output shape) mocks an LLM call."""
+    from ogevm.abi.llm import LLMCompletionRequest, LLMInferenceMode, decode_completion_response, encode_llm_completion
+
+    call = {"to": "0x" + "00" * 19 + "f4", "data": "0x" + encode_llm_completion(
+        LLMCompletionRequest(LLMInferenceMode.VANILLA, "tiny_chat", "The price of ", 20, (), 0)).hex()}
+    try:
+        assert node.rpc("og_mockInference", "tiny_chat", {"strings": [{"name": "answer", "values": ["mocked"]}]})
+        assert decode_completion_response(bytes.fromhex(node.rpc("eth_call", call, "latest")[2:])) == "mocked"
+        assert node.rpc("og_mockInference", "tiny_chat", {"numbers": NEGATIVE["numbers"]})
+        with pytest.raises(JsonRpcError, match="the result of an LLM call is not a reply"):
+            node.rpc("eth_call", call, "latest")
+    finally:
+        node.rpc("og_clearMocks")

@@ -29,8 +29,9 @@ class MockMethods(Namespace):
     def rpc_og_mockInference(self, cid, outcome, digest):
         output, error = outcome
         try:
-            if cid not in self.chain.models:
-                raise ParamError("modelCid", "unknown model CID: add the model first (og_addModel)")
+            if cid not in self.chain.models and not self.chain.models.llms.knows(cid):
+                raise ParamError("modelCid", "unknown model: add it first (og_addModel, or og_addLanguageModel "
+                                             "for a language model)")
             self.chain.mock_inference(cid, output, error, digest)
         except InvalidMock as exc:
             raise ParamError("output", exc.reason) from exc
