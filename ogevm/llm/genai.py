@@ -112,7 +112,8 @@ class GenaiModel(LanguageModel):
             generator = self._og.Generator(self._model, params)
             generator.append_tokens(list(prompt) or [int(self._tokenizer.bos_token_id)])
         except RuntimeError as exc:
-            raise ModelExecutionError(f"language model {self.name!r} failed: {exc}") from exc
+            raise ModelExecutionError(f"language model {self.name!r} failed: "
+                                      "onnxruntime-genai could not run it") from exc
         return _GenaiGeneration(self.name, generator)
 
 
@@ -125,10 +126,12 @@ class _GenaiGeneration(Generation):
         try:
             return np.asarray(self._generator.get_logits(), dtype=np.float32).reshape(-1)
         except RuntimeError as exc:
-            raise ModelExecutionError(f"language model {self._name!r} failed: {exc}") from exc
+            raise ModelExecutionError(f"language model {self._name!r} failed: "
+                                      "onnxruntime-genai could not run it") from exc
 
     def append(self, token: int) -> None:
         try:
             self._generator.append_tokens([token])
         except RuntimeError as exc:
-            raise ModelExecutionError(f"language model {self._name!r} failed: {exc}") from exc
+            raise ModelExecutionError(f"language model {self._name!r} failed: "
+                                      "onnxruntime-genai could not run it") from exc

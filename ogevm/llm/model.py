@@ -8,6 +8,7 @@ seeded sampling, stop sequences, limits) is the runtime's, the same for every ba
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -101,13 +102,11 @@ class WindowModel(LanguageModel):
         meta = self._session.get_modelmeta().custom_metadata_map
         if meta.get("ogevm.llm.format") != WINDOW_FORMAT:
             raise InvalidModel(f"not a {WINDOW_FORMAT} language model (metadata ogevm.llm.format)")
-        try:
-            self.name = meta["ogevm.llm.name"]
-            self.window = int(meta["ogevm.llm.window"])
-            self.context_length = int(meta["ogevm.llm.context_length"])
-            self.max_output_tokens = int(meta["ogevm.llm.max_output_tokens"])
-        except (KeyError, ValueError) as exc:
-            raise InvalidModel(f"language model metadata missing or not a number: {exc}") from exc
+        if "ogevm.llm.name" not in meta:
+            raise InvalidModel("language model metadata ogevm.llm.name is missing")
+        self.name = meta["ogevm.llm.name"]
+        self.window, self.context_length, self.max_output_tokens = (
+            _number(meta, f"ogevm.llm.{key}") for key in ("window", "context_length", "max_output_tokens"))
         if not 1 <= self.window <= MAX_WINDOW_TOKENS:
             raise InvalidModel(f"a {WINDOW_FORMAT} model's window must be 1..{MAX_WINDOW_TOKENS} tokens, "
                                f"not {self.window}")
@@ -145,6 +144,17 @@ class WindowModel(LanguageModel):
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelExecutionError(f"language model {self.name!r} failed: onnxruntime could not run it") from exc
         return logits[0]
+
+
+def _number(meta: dict[str, str], key: str) -> int:
+    """The metadata entry ``key`` as an integer, written in ASCII digits only (Python's ``int``
+    would also take ``" 6"``, ``"6_0"`` or other scripts' digits)."""
+    text = meta.get(key)
+    if text is None:
+        raise InvalidModel(f"language model metadata {key} is missing")
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise InvalidModel(f"language model metadata {key} is not a number of at most 18 ASCII digits: {text[:40]!r}")
+    return int(text)
 
 
 class _WindowGeneration(Generation):

@@ -16,6 +16,7 @@ A reply ends with ``finish_reason``:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from dataclasses import dataclass
@@ -251,12 +252,11 @@ def _force(logits: np.ndarray, model: LanguageModel, text: bytes, prefixes: tupl
     """``logits`` with every token masked (``-inf``) whose bytes do not continue ``text``
     towards one of ``prefixes`` (or run on past its end). If the model gives every allowed
     token ``-inf``, they all get 0, so the lowest allowed id wins a greedy choice."""
-    by_first_byte = _tokens_by_first_byte(model, len(logits))
-    allowed = sorted({
-        token for prefix in prefixes if prefix.startswith(text) and len(prefix) > len(text)
-        for token in by_first_byte.get(prefix[len(text)], ())
-        if _on_the_way(prefix[len(text):], model.token_bytes(token))})
-    if not allowed:
+    vocabulary = _vocabulary(model, len(logits))
+    found = [vocabulary.continuing(prefix[len(text):]) for prefix in prefixes
+             if prefix.startswith(text) and len(prefix) > len(text)]
+    allowed = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+    if not len(allowed):
         raise ModelExecutionError(f"language model {model.name!r} has no token that continues the forced tool call")
     masked = np.full_like(logits, -np.inf)
     masked[allowed] = logits[allowed]
@@ -265,20 +265,31 @@ def _force(logits: np.ndarray, model: LanguageModel, text: bytes, prefixes: tupl
     return masked
 
 
-def _on_the_way(rest: bytes, piece: bytes) -> bool:
-    """Whether a token's bytes are the start of ``rest``, or ``rest`` and more."""
-    return rest.startswith(piece) or piece.startswith(rest)
+@dataclass(frozen=True)
+class _Vocabulary:
+    """A model's tokens with text, indexed so that a forced step costs what the forced text
+    selects, not a walk over the vocabulary: ``pieces`` sorted, ``tokens`` in that order."""
+
+    pieces: list[bytes]
+    tokens: np.ndarray
+    longest: int
+
+    def continuing(self, rest: bytes) -> np.ndarray:
+        """The tokens whose bytes are a start of ``rest``, or ``rest`` and more."""
+        starts = [self._between(rest[:size], rest[:size]) for size in range(1, min(len(rest), self.longest) + 1)]
+        # every piece that begins with ``rest`` sorts between it and ``rest`` followed by the largest bytes
+        return np.concatenate([*starts, self._between(rest, rest + b"\xff" * self.longest)])
+
+    def _between(self, low: bytes, high: bytes) -> np.ndarray:
+        return self.tokens[bisect.bisect_left(self.pieces, low):bisect.bisect_right(self.pieces, high)]
 
 
 @functools.lru_cache(maxsize=16)
-def _tokens_by_first_byte(model: LanguageModel, vocab_size: int) -> dict[int, tuple[int, ...]]:
-    """The model's tokens with text, grouped by their first byte (built once per model)."""
-    groups: dict[int, list[int]] = {}
-    for token in range(vocab_size):
-        piece = model.token_bytes(token)
-        if piece:
-            groups.setdefault(piece[0], []).append(token)
-    return {byte: tuple(tokens) for byte, tokens in groups.items()}
+def _vocabulary(model: LanguageModel, vocab_size: int) -> _Vocabulary:
+    """The index of the model's tokens with text (built once per model)."""
+    entries = sorted((piece, token) for token in range(vocab_size) if (piece := model.token_bytes(token)))
+    return _Vocabulary([piece for piece, _ in entries], np.array([token for _, token in entries], np.int64),
+                       max((len(piece) for piece, _ in entries), default=0))
 
 
 def _first_stop(text: bytearray, stops: tuple[bytes, ...], start: int) -> int | None:

@@ -83,6 +83,23 @@ def session_options() -> ort.SessionOptions:
     return options
 
 
+#: Operators that draw random numbers (Dropout is not one: inference runs it as the identity).
+RANDOM_OPERATORS = frozenset({"Bernoulli", "Multinomial", "RandomNormal", "RandomNormalLike", "RandomUniform",
+                              "RandomUniformLike"})
+
+
+def random_operators(graph: onnx.GraphProto) -> set[str]:
+    """The random operators of ``graph`` and of its subgraphs."""
+    found = set()
+    for node in graph.node:
+        if node.op_type in RANDOM_OPERATORS and node.domain in ("", "ai.onnx"):
+            found.add(node.op_type)
+        for attribute in node.attribute:
+            for subgraph in (*attribute.graphs, *([attribute.g] if attribute.HasField("g") else [])):
+                found |= random_operators(subgraph)
+    return found
+
+
 def inspect_model(data: bytes, max_bytes: int = MAX_MODEL_BYTES) -> ModelInfo:
     """Validate ONNX bytes and describe them.
 
@@ -98,6 +115,10 @@ def inspect_model(data: bytes, max_bytes: int = MAX_MODEL_BYTES) -> ModelInfo:
         raise InvalidModel(f"not a valid ONNX model: {_first_line(exc)}") from exc
     if not model.graph.node:
         raise InvalidModel("not a valid ONNX model: the graph has no nodes")
+    drawn = sorted(random_operators(model.graph))
+    if drawn:
+        raise InvalidModel(f"the model draws random numbers ({', '.join(drawn)}): its output would not be a "
+                           "function of its input, so a call and its replay could disagree")
     cost = analyse_model(model)
     try:
         session = ort.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])

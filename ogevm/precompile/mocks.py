@@ -118,6 +118,15 @@ def _text(item: dict, key: str, where: str) -> str:
     text = item.get(key)
     if not isinstance(text, str):
         raise InvalidMock(f"{where}.{key} is a string")
+    return _encodable(text, f"{where}.{key}")
+
+
+def _encodable(text: str, where: str) -> str:
+    """``text`` if it has a UTF-8 form (JSON may carry a lone surrogate escape, which has none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidMock(f"{where} is not valid Unicode: {exc.reason} at index {exc.start}") from None
     return text
 
 
@@ -125,7 +134,7 @@ def _texts(item: dict, where: str) -> Iterable[str]:
     values = item.get("values")
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise InvalidMock(f"{where}.values is a list of strings")
-    return values
+    return [_encodable(value, f"{where}.values[{i}]") for i, value in enumerate(values)]
 
 
 def _number_tensor(item: dict, index: int) -> NumberTensor:
