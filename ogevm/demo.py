@@ -137,11 +137,14 @@ def _print_task(console: Console, node: DevNode, scheduler: DeployedContract, ta
     with node.lock:
         task = dict(zip(_TASK_FIELDS, scheduler.call("getTask", task_id)[0]))
         (value, decimals), (runs,) = forecaster.call("latestPrediction"), forecaster.call("runs")
-    status = TaskStatus(task["lastStatus"]).name.lower()
+    status = TaskStatus(task["lastStatus"])
+    if status is TaskStatus.DEFERRED:  # its result was not in yet: the block went on without it
+        last = "last call deferred to the next block (its inference result was not in yet; no block waits for one)"
+    else:
+        last = f"last {status.name.lower()}{': ' + task['lastReason'] if task['lastReason'] else ''}"
     console.print(f"Scheduled task {task_id} (VolatilityForecaster.run, a system call at the top of each block, its "
-                  f"inference through PIPE): ran in {task['runs']} blocks, {runs} predictions stored, last "
-                  f"{status}{': ' + task['lastReason'] if task['lastReason'] else ''}, latest prediction "
-                  f"{number_to_decimal(Number(value, decimals))}", highlight=False)
+                  f"inference through PIPE): ran in {task['runs']} blocks, {runs} predictions stored, {last}, "
+                  f"latest prediction {number_to_decimal(Number(value, decimals))}", highlight=False)
     return runs
 
 
