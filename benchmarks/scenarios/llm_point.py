@@ -75,6 +75,7 @@ from ogevm.constants import (
     INFERENCE_PRECOMPILE_ADDRESS,
 )
 from ogevm.llm import DEFAULT_MODEL
+from ogevm.llm.constants import GAS_LLM_PER_WORD
 from ogevm.llm.types import ChatMessage, ToolDefinition
 from ogevm.node.node import DevNode, NodeConfig
 from ogevm.precompile.llm import prepare
@@ -188,7 +189,7 @@ def transaction_gas(chain: DevChain, call, data: bytes) -> int:
     (priced as it prices it, before any model runs), intrinsic gas and headroom (which
     would cover a TEE surcharge too; the burst's calls are VANILLA)."""
     llm = prepare(chain.models.llms, call, RequestId(bytes(32), 0)).gas
-    precompile = GAS_INFERENCE_BASE + GAS_INFERENCE_PER_WORD * ((len(data) + 31) // 32)
+    precompile = GAS_INFERENCE_BASE + (GAS_INFERENCE_PER_WORD + GAS_LLM_PER_WORD) * ((len(data) + 31) // 32)
     return INTRINSIC_GAS + 16 * len(data) + precompile + llm + GAS_HEADROOM
 
 

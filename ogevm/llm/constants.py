@@ -4,6 +4,10 @@ from __future__ import annotations
 
 #: Charged for every LLM call (decoding the request, rendering the template, the record).
 GAS_LLM_BASE = 20_000
+#: Charged per 32-byte word of an LLM call's calldata, on top of the base charge every call of
+#: the precompile pays: rendering and tokenizing a prompt (which happens even for a call then
+#: refused for its length) costs more per byte than decoding a tensor.
+GAS_LLM_PER_WORD = 12
 #: Charged per prompt token on top of the model's prefill share (tokenizing, hashing).
 GAS_LLM_PER_PROMPT_TOKEN = 8
 #: A prompt token costs ``1 / GAS_LLM_PREFILL_DIVISOR`` of a generated token of the same

@@ -34,6 +34,7 @@ from ogevm.constants import (
 )
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError
+from ogevm.llm.constants import GAS_LLM_PER_WORD
 from ogevm.models.binding import bind_inputs, model_gas, samples
 from ogevm.precompile.llm import LLM_DECODERS, default_llms, prepare, response_data
 from ogevm.records import InferenceRequest
@@ -64,6 +65,7 @@ def inference_precompile(computation: ComputationAPI) -> ComputationAPI:
         if decode_llm_call is None:
             output, event = _model_inference(computation, provider, request_id, data)
         else:
+            computation.consume_gas(GAS_LLM_PER_WORD * ((len(data) + 31) // 32), reason="inference: LLM calldata")
             output, event = _llm_call(computation, provider, request_id, data, decode_llm_call(data)), None
     except InferenceError as exc:
         _revert(computation, exc.reason)

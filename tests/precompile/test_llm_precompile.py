@@ -76,7 +76,8 @@ TOOLS_HEADER = ('# Tools\nTo call a tool, answer <tool_call>{"name": NAME, "argu
 
 
 def base_gas(data: bytes) -> int:
-    return 5_000 + 12 * -(-len(data) // 32)
+    """G1: 5,000, 12 per word for every call of 0xF4 and 12 more per word for an LLM call."""
+    return 5_000 + (12 + 12) * -(-len(data) // 32)
 
 
 def llm_gas(prompt_tokens: int, max_tokens: int) -> int:
