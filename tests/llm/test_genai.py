@@ -7,7 +7,6 @@ be identical: what differs is only the adapter (genai's tokenizer, its key/value
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 
@@ -15,28 +14,22 @@ import pytest
 
 from ogevm.constants import GAS_MODEL_BASE, MODEL_OPS_PER_GAS
 from ogevm.errors import InvalidInput, InvalidModel
-from ogevm.fixtures import FIXTURES
 from ogevm.llm import ChatMessage, LLMRuntime, ToolDefinition, fixture_llm
 from ogevm.models.cid import compute_cid
 
 pytest.importorskip("onnxruntime_genai")
 from ogevm.llm.genai import GenaiModel, folder_cid  # noqa: E402
 
+from fixture_scripts import fixture_script
+
 WEATHER = ToolDefinition("Get the weather of a city", "get_weather",
                          '{"type": "object", "properties": {"city": {"type": "string"}}}')
-
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_llm", FIXTURES / "generate_llm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     path = tmp_path_factory.mktemp("genai") / "tiny_chat_genai"
-    _generator().write_genai(path)
+    fixture_script("generate_llm.py").write_genai(path)
     return path
 
 
@@ -93,7 +86,6 @@ def test_a_model_without_the_chat_markers_completes_but_cannot_chat(folder, tmp_
     assert runtime.complete("plain", "A smart contract", 20).tokens_out >= 1
     with pytest.raises(InvalidInput, match=r"model 'plain' has no <\|im_start\|> token"):
         runtime.chat("plain", [ChatMessage("user", "Hi")], 20)
-
 
 
 def test_a_model_folder_added_to_a_data_directory_is_kept_and_called_at_0xf4(folder, tmp_path, runtime):

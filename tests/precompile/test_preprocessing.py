@@ -5,9 +5,7 @@ contracts calling it on a real chain, INLINE and through PIPE."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from fractions import Fraction
 
 import pytest
@@ -28,23 +26,14 @@ from ogevm.fixtures import FIXTURES, fixture_contract
 from ogevm.pipe.pipeline import Pipeline
 from ogevm.vm.chain import DevChain
 
+from fixture_scripts import fixture_script
+
 ARRAY = "(int128,int128)[]"
 UNIT = 10**18
 FEATURES = [(1, 0), (2, 0), (3, 0), (4, 0)]
 
 
-def load_reference():
-    """``fixtures/make_preprocessing_vectors.py`` as a module (``fixtures`` is not a package)."""
-    name = "ogevm_fixture_make_preprocessing_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "make_preprocessing_vectors.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-REF = load_reference()
+REF = fixture_script("make_preprocessing_vectors.py")
 FUNCTIONS = sorted(REF.ARITY)
 
 

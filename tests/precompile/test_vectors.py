@@ -7,9 +7,7 @@ committed files (``make_vectors.py --check``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
@@ -25,6 +23,8 @@ from ogevm.models.cid import compute_cid
 from ogevm.vm.calls import execute_call
 from ogevm.vm.chain import DevChain
 
+from fixture_scripts import fixture_script
+
 VECTORS_PATH = FIXTURES / "vectors" / "vectors.json"
 DOCUMENT = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 VECTORS = DOCUMENT["vectors"]
@@ -33,17 +33,6 @@ MODEL_FILES = sorted(MODELS_DIR.glob("*.onnx")) + sorted(MODELS_DIR.glob("confor
 #: Conformance models no call can bind: a bfloat16 input, and string inputs of a fixed shape
 #: and of two free dimensions. Their vectors are reverts.
 UNBINDABLE = {"conformance/bfloat16_input.onnx", "conformance/string_shapes.onnx"}
-
-
-def load_generator():
-    """``fixtures/make_vectors.py`` as a module (``fixtures`` is not a package)."""
-    name = "ogevm_fixture_make_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "make_vectors.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +112,6 @@ def test_vector(vector_chain, vector):
 
 
 def test_the_generator_reproduces_the_committed_files():
-    generator = load_generator()
+    generator = fixture_script("make_vectors.py")
     assert generator.check(FIXTURES / "vectors", FIXTURES / "models") == []
     assert generator.main(["--check"], write=lambda _: None) == 0

@@ -11,9 +11,7 @@ ogevm's: it is the rule the vectors pin.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,21 +28,12 @@ from ogevm.models.store import ModelStore
 from ogevm.precompile.modes import InlineProvider
 from ogevm.vm.forks import InferencePragueVM
 
+from fixture_scripts import fixture_script
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TASKS = FIXTURES / "vectors" / "tasks"
 VIEW_GAS = 5_000_000
 CALLER = b"\x00" * 20
-
-
-def load_generator():
-    """``fixtures/make_task_vectors.py`` as a module (``fixtures`` is not a package)."""
-    name = "ogevm_fixture_make_task_vectors"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "make_task_vectors.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @lru_cache(maxsize=1)
@@ -191,7 +180,7 @@ def replay(document: dict[str, Any], entry: dict[str, Any]) -> list[str]:
 # --- the files ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def generator():
-    return load_generator()
+    return fixture_script("make_task_vectors.py")
 
 
 def test_the_committed_vectors_are_what_the_generator_makes(generator, tmp_path):
