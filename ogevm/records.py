@@ -82,7 +82,8 @@ class InferenceRequest:
     @property
     def mode(self) -> InferenceMode:
         """How the result is verified; an LLM call's VANILLA or TEE is the mode of that name."""
-        return InferenceMode[self.call.mode.name]
+        mode = self.call.mode
+        return mode if type(mode) is InferenceMode else InferenceMode[mode.name]
 
     @property
     def is_llm(self) -> bool:

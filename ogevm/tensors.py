@@ -108,7 +108,7 @@ def array_to_number_tensor(name: str, array: np.ndarray) -> NumberTensor:
         if not all(map(math.isfinite, items)):
             bad = "NaN" if any(map(math.isnan, items)) else "infinity"
             raise InvalidOutput(f"output {name!r} contains {bad}")
-        values = tuple(_float_to_number(name, x) for x in flat)
+        values = tuple([_float_to_number(name, x) for x in flat])
     elif array.dtype.kind in "iub":
         values = tuple(Number(int(x), 0) for x in flat.tolist())
         for number in values:
@@ -295,12 +295,10 @@ def _integer_converter(dtype: np.dtype):
 
 # --- outputs -------------------------------------------------------------------------
 def _float_to_number(name: str, x: np.floating) -> Number:
-    digits = canonical_decimal(x)
-    sign = -1 if digits.startswith("-") else 1
-    digits = digits.lstrip("-")
-    whole, _, fraction = digits.partition(".")
-    value = sign * int(whole + fraction)
-    _check_int128(name, value)
+    whole, _, fraction = canonical_decimal(x).partition(".")
+    value = int(whole + fraction)  # the sign, if any, leads ``whole``
+    if not INT128_MIN <= value <= INT128_MAX:
+        raise InvalidOutput(f"output {name!r}: {value} does not fit in int128")
     return Number(value, len(fraction))
 
 

@@ -33,58 +33,62 @@ class LayoutError(ValueError):
 
 
 # --- encoding ------------------------------------------------------------------------
+# Flat helpers rather than one general tuple encoder: outputs are encoded for every call,
+# record and leaf hash, where a general encoder's per-member bookkeeping cost more than the bytes.
 def encode_uint(value: int) -> bytes:
     return value.to_bytes(WORD, "big")
 
 
-def _int(value: int) -> bytes:
-    return value.to_bytes(WORD, "big", signed=True)
-
-
 def _bytes(raw: bytes) -> bytes:
-    return encode_uint(len(raw)) + raw + b"\x00" * (-len(raw) % WORD)
+    return len(raw).to_bytes(WORD, "big") + raw + bytes(-len(raw) % WORD)
 
 
 def encode_string(text: str) -> bytes:
     return _bytes(text.encode("utf-8"))
 
 
+def _offsets(head_size: int, tails) -> bytes:
+    """The offset words of dynamic members whose ``tails`` follow ``head_size`` bytes of heads."""
+    words, offset = [], head_size
+    for tail in tails:
+        words.append(offset.to_bytes(WORD, "big"))
+        offset += len(tail)
+    return b"".join(words)
+
+
+def _dynamic(tails) -> bytes:
+    """A tuple of dynamic members only."""
+    return _offsets(WORD * len(tails), tails) + b"".join(tails)
+
+
 def dynamic_tuple(static_heads: list[bytes | None], tails: list[bytes]) -> bytes:
     """Heads in order: bytes for a static member, None for a dynamic one (its tail is next)."""
-    head_size = WORD * len(static_heads)
-    heads, offset, tail_iter = [], head_size, iter(tails)
-    body = []
-    for head in static_heads:
-        if head is None:
-            tail = next(tail_iter)
-            heads.append(encode_uint(offset))
-            body.append(tail)
-            offset += len(tail)
-        else:
-            heads.append(head)
-    return b"".join(heads) + b"".join(body)
+    offsets = _offsets(WORD * len(static_heads), tails)
+    dynamic = (offsets[at:at + WORD] for at in range(0, len(offsets), WORD))
+    return b"".join([next(dynamic) if head is None else head for head in static_heads]) + b"".join(tails)
 
 
 def dynamic_array(encoded: list[bytes]) -> bytes:
-    return encode_uint(len(encoded)) + dynamic_tuple([None] * len(encoded), encoded)
+    return len(encoded).to_bytes(WORD, "big") + _dynamic(encoded)
 
 
 def _numbers(values) -> bytes:
-    return encode_uint(len(values)) + b"".join(_int(v) + _int(d) for v, d in values)
+    return len(values).to_bytes(WORD, "big") + b"".join(
+        [v.to_bytes(WORD, "big", signed=True) + d.to_bytes(WORD, "big", signed=True) for v, d in values])
 
 
 def _number_tensor(t: NumberTensor) -> bytes:
-    return dynamic_tuple([None, None, None], [
-        encode_string(t.name), _numbers(t.values), encode_uint(len(t.shape)) + b"".join(encode_uint(d) for d in t.shape)])
+    shape = len(t.shape).to_bytes(WORD, "big") + b"".join([d.to_bytes(WORD, "big") for d in t.shape])
+    return _dynamic((encode_string(t.name), _numbers(t.values), shape))
 
 
 def _string_tensor(t: StringTensor) -> bytes:
-    return dynamic_tuple([None, None], [encode_string(t.name), dynamic_array([encode_string(v) for v in t.values])])
+    return _dynamic((encode_string(t.name), dynamic_array([encode_string(v) for v in t.values])))
 
 
 def _model_input(m: ModelInput) -> bytes:
-    return dynamic_tuple([None, None], [dynamic_array([_number_tensor(t) for t in m.numbers]),
-                                         dynamic_array([_string_tensor(t) for t in m.strings])])
+    return _dynamic((dynamic_array([_number_tensor(t) for t in m.numbers]),
+                     dynamic_array([_string_tensor(t) for t in m.strings])))
 
 
 def encode_request(request: ModelInferenceRequest) -> bytes:
@@ -94,12 +98,16 @@ def encode_request(request: ModelInferenceRequest) -> bytes:
     return encode_uint(WORD) + body
 
 
+_FLAGS = (encode_uint(0), encode_uint(1))
+_EMPTY_ARRAY = encode_uint(0)
+
+
 def _output_body(o: ModelOutput) -> bytes:
-    return dynamic_tuple([None, None, None, encode_uint(1 if o.is_simulation_result else 0)], [
-        dynamic_array([_number_tensor(t) for t in o.numbers]),
-        dynamic_array([_string_tensor(t) for t in o.strings]),
-        dynamic_array([dynamic_tuple([None, None], [encode_string(j.name), encode_string(j.value)]) for j in o.jsons]),
-    ])
+    tails = (dynamic_array([_number_tensor(t) for t in o.numbers]),
+             dynamic_array([_string_tensor(t) for t in o.strings]) if o.strings else _EMPTY_ARRAY,
+             dynamic_array([_dynamic((encode_string(j.name), encode_string(j.value))) for j in o.jsons])
+             if o.jsons else _EMPTY_ARRAY)
+    return _offsets(4 * WORD, tails) + _FLAGS[bool(o.is_simulation_result)] + b"".join(tails)
 
 
 def encode_output(output: ModelOutput) -> bytes:
@@ -124,7 +132,7 @@ def encode_output_and_event(inference_id: str, encoded_request: bytes,
 
 
 def _event(inference_id: str, encoded_request: bytes, output_body: bytes) -> bytes:
-    return dynamic_tuple([None, None, None], [encode_string(inference_id), encoded_request[WORD:], output_body])
+    return _dynamic((encode_string(inference_id), encoded_request[WORD:], output_body))
 
 
 # --- decoding --------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from eth_keys import keys
 from ogevm.abi.types import InferenceMode
 from ogevm.errors import InferenceError, ResultUnavailable, UnknownModel
 from ogevm.models.batching import feed_rows, padded_size, stackable_rows
-from ogevm.models.binding import encode_outputs
+from ogevm.models.binding import encode_outputs, encode_stacked_outputs
 from ogevm.models.runtime import ModelRuntime, stack_feeds
 from ogevm.models.store import ModelInfo
 from ogevm.precompile.llm import run_llm
@@ -121,6 +121,9 @@ class InferenceWorker:
             outputs = self.runtime.run_raw(info, stacked)
         except InferenceError:
             return [self._run_one(request) for request in job.requests]
+        encoded = encode_stacked_outputs(info, outputs, sizes)
+        if encoded is not None:
+            return [(InferenceResult(r.id, r.digest, output=output), b"") for r, output in zip(job.requests, encoded)]
         bounds = np.cumsum([0, *sizes])
         results = []
         for request, start, stop in zip(job.requests, bounds[:-1], bounds[1:]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from fractions import Fraction
@@ -324,6 +325,59 @@ def test_runtime_matches_onnxruntime(name, data):
         else:
             parsed = parse_float32_json(jsons[spec.name])
             assert parsed == [{str(k): np.float32(v) for k, v in row.items()} for row in value]
+
+
+# --- stacked outputs encode as their slices ----------------------------------------------------
+_STACKED_SPECS = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+                  "tensor(bool)": np.bool_}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_stacked_outputs_encode_as_each_requests_slice(data):
+    """``encode_stacked_outputs`` gives, request by request, what ``encode_outputs`` gives for
+    that request's rows (padding rows, NaN rows and wide values included), or None."""
+    from ogevm.models.binding import encode_stacked_outputs
+    from ogevm.models.store import TensorSpec
+
+    types = data.draw(st.lists(st.sampled_from(sorted(_STACKED_SPECS)), min_size=1, max_size=3))
+    sizes = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=5))
+    total = sum(sizes) + data.draw(st.integers(0, 3))  # padded rows at the end
+    values = []
+    for onnx_type in types:
+        shape = (total, *data.draw(st.lists(st.integers(0, 3), max_size=2)))
+        dtype = _STACKED_SPECS[onnx_type]
+        if dtype is np.bool_:
+            elements = st.booleans()
+        elif np.dtype(dtype).kind == "i":
+            elements = st.integers(-(2**63), 2**63 - 1)
+        else:
+            elements = st.floats(width=np.finfo(dtype).bits, allow_nan=True, allow_infinity=False)
+        flat = data.draw(st.lists(elements, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+        values.append(np.array(flat, dtype=dtype).reshape(shape))
+    model = dataclasses.replace(info("small_mlp"),
+                                outputs=tuple(TensorSpec(f"out{i}", t, ("batch",)) for i, t in enumerate(types)))
+    stacked = encode_stacked_outputs(model, values, sizes)
+    bounds = np.cumsum([0, *sizes]).tolist()
+    expected = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        try:
+            expected.append(encode_outputs(model, [value[start:stop] for value in values]))
+        except InvalidOutput:
+            expected.append(None)
+    if stacked is None:  # only when some row (maybe a padding row) cannot be encoded
+        with pytest.raises(InvalidOutput):
+            encode_outputs(model, values)
+    else:
+        assert stacked == expected
+        assert all(isinstance(d, int) for output in stacked for t in output.numbers for d in t.shape)
+
+
+def test_stacked_outputs_of_string_or_map_outputs_take_the_slice_path():
+    from ogevm.models.binding import encode_stacked_outputs
+
+    model = info("classifier")
+    assert encode_stacked_outputs(model, [np.array([2, 0], np.int64), [{0: 0.5}, {1: 1.0}]], [1, 1]) is None
 
 
 # --- the session cache ------------------------------------------------------------------------
