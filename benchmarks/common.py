@@ -375,7 +375,7 @@ class ObservedNode(DevNode):
         self.profiler = cProfile.Profile() if profile else None
         super().__init__(config)
         self.simulation = {"calls": 0, "seconds": 0.0}
-        simulate = self.pipeline._simulate_all
+        simulate = self.pipeline._simulate_step
 
         def counted():
             self.simulation["calls"] += 1
@@ -385,7 +385,7 @@ class ObservedNode(DevNode):
             finally:
                 self.simulation["seconds"] += time.perf_counter() - start
 
-        self.pipeline._simulate_all = counted
+        self.pipeline._simulate_step = counted
 
     def _finished(self, entry) -> None:
         self.finished_at[entry.hash] = time.perf_counter()

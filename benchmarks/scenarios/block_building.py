@@ -95,10 +95,10 @@ class _TimedPipeline(Pipeline):
     simulation_seconds = 0.0
     simulation_passes = 0
 
-    def _simulate_all(self):
+    def _simulate_step(self):
         start = time.perf_counter()
         try:
-            return super()._simulate_all()
+            return super()._simulate_step()
         finally:
             self.simulation_seconds += time.perf_counter() - start
             self.simulation_passes += 1

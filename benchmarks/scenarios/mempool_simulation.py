@@ -3,9 +3,10 @@
 N ``PriceForecast.forecast`` transactions on ``heavy`` from several senders sit in a
 ``Pipeline``'s pool. Measured in rotating order (median of repeats), each over all N:
 
-* ``CAPTURE``: ``Pipeline._simulate_all`` with no results known yet, the one simulation a
-  transaction gets (each sender's run in a pending block of its own, every inference
-  answered with the simulation output and recorded); the builder's replay confirms it;
+* ``CAPTURE``: ``Pipeline._simulate_step`` (one step for all N) with nothing known yet, the
+  one simulation a transaction gets (each sender's run in a pending block of its own, every
+  inference answered with the simulation output and recorded); the builder's replay
+  confirms it;
 * ``raw``, the limit: py-evm's own ``VM.apply_all_transactions`` of the same runs, each in
   a VM of its own on the head state made beforehand, with a provider that answers the
   same simulation output and records nothing.
@@ -46,7 +47,7 @@ from benchmarks.common import (
     target,
 )
 from ogevm.pipe.executor import local_executor
-from ogevm.pipe.pipeline import Pipeline
+from ogevm.pipe.pipeline import PipeConfig, Pipeline
 from ogevm.pipe.simulation import SIMULATION_GAS_LIMIT, LocalSimulator, WorkerSimulator, process_workers
 from ogevm.vm.chain import DevChain
 from ogevm.vm.recording_db import RecordingDB
@@ -84,7 +85,7 @@ def measure(model_name: str, n: int, senders: int, repeats: int, workers: int, o
     chain, forecast = forecast_chain(store, infos[model_name], bench_accounts(senders))
     txs = forecast_transactions(chain, forecast, model, n, senders)
     executor = local_executor(chain.runtime, NODE_KEY, workers)
-    pipeline = Pipeline(chain, NODE_KEY, executor=executor)
+    pipeline = Pipeline(chain, NODE_KEY, executor=executor, config=PipeConfig(simulation_step_txs=n))
     try:
         for tx in txs:
             pipeline.submit(tx)
@@ -98,13 +99,13 @@ def measure(model_name: str, n: int, senders: int, repeats: int, workers: int, o
                 for entry in pipeline.pool.entries():
                     entry.simulated = False
                 pipeline.simulator = LocalSimulator(chain)
-                missing = pipeline._simulate_all()
+                missing = pipeline._simulate_step()
             return missing
 
         forecast.call("forecastView", [(k, 2) for k in range(model.width)])  # warm the model session
         capture()  # warm
         if profile:
-            _, capture_profile = profile_call(capture, f"Pipeline._simulate_all, N={n}")
+            _, capture_profile = profile_call(capture, f"Pipeline._simulate_step, N={n}")
             _, raw_profile = profile_call(_raw(chain, SimulationOutputProvider(chain.models), ordered),
                                           f"VM.apply_all_transactions, N={n}")
             return {"capture": capture_profile, "raw": raw_profile}

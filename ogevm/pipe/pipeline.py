@@ -42,11 +42,14 @@ def default_prover(chain: DevChain):
 @dataclass(frozen=True)
 class PipeConfig:
     """Bounds of the pipeline: rounds per transaction, deferrals before rejection, the pool's
-    limits."""
+    limits, and how many transactions one step simulates at most (whole runs, at least one):
+    a burst is simulated in steps, so that its first transactions are inferred and replayed
+    into a block while the next ones are simulated."""
 
     max_rounds: int = 4
     max_deferrals: int = 3
     pool: PoolLimits = PoolLimits()
+    simulation_step_txs: int = 16
 
 
 def _answered(entry: PoolEntry, request) -> bool:
@@ -76,6 +79,7 @@ class Pipeline:
         self.builder = BlockBuilder(chain.chain, chain.base_vm_class, chain.models)
         self._in_flight: set = set()
         self._jobs = 0  # jobs started and not stored yet
+        self._unsimulated = False  # runs left for the next step (see _simulate_step)
         self._executed = 0  # requests whose records were stored
         self._settled = threading.Condition()
         #: The background step of a remote simulator (see :meth:`advance`).
@@ -146,15 +150,21 @@ class Pipeline:
             background.result()
 
     def _background_step(self) -> None:
-        """:meth:`step`, then wake the producer if a tx changed state."""
-        transitions = self.pool.transitions
-        self.step()
-        if self.pool.transitions != transitions and self.on_progress is not None:
-            self.on_progress()
+        """:meth:`step` until no run is left unsimulated, waking the producer after each one
+        in which a tx changed state (it builds from those while the next step simulates)."""
+        while True:
+            transitions = self.pool.transitions
+            self.step()
+            if self.pool.transitions != transitions and self.on_progress is not None:
+                self.on_progress()
+            if not self._unsimulated:
+                return
 
     def step(self) -> list[Future]:
         """One step of the rounds in this thread; returns the inference jobs it started."""
-        missing = self._simulate_all()
+        missing = self._simulate_step()
+        if self._unsimulated and not self.simulator.remote and self.on_progress is not None:
+            self.on_progress()  # come back for the rest at once
         with self.pool.lock:
             work = []
             for entry, requests in missing:
@@ -190,7 +200,7 @@ class Pipeline:
         while True:
             started = self.step()
             with self._settled:
-                if not started and not self._jobs:
+                if not started and not self._jobs and not self._unsimulated:
                     return self._executed - start
                 self._settled.wait_for(lambda: self._jobs == 0)
 
@@ -256,22 +266,32 @@ class Pipeline:
                     entry.executor_failure = failure.reason
                     self.pool.set_state(entry, TxState.SIMULATED, f"inference will be retried: {failure.reason}")
 
-    def _simulate_all(self) -> list[tuple[PoolEntry, list]]:
-        """Settle every executable tx and return those with requests still to run.
+    def _simulate_step(self) -> list[tuple[PoolEntry, list]]:
+        """Settle the executable txs and return those with requests still to run.
 
         A run of a sender's txs is simulated (CAPTURE) only when it holds a tx never
-        simulated; a simulated tx is ready once each request it made has a result, and the
-        builder's replay confirms it (or finds the request it still misses). So a tx costs
-        two EVM passes, one more per extra round. The simulations run without the pool's
-        lock: their outcomes only apply to txs still pooled when they end.
+        simulated, oldest runs first, up to ``simulation_step_txs`` per step
+        (``_unsimulated`` says whether some are left for the next); a simulated tx is ready
+        once each request it made has a result, and the builder's replay confirms it (or
+        finds the request it still misses). So a tx costs two EVM passes, one more per extra
+        round. The simulations run without the pool's lock: their outcomes only apply to txs
+        still pooled when they end.
         """
         with self.pool.lock:
             head = self.chain.head.hash
             state = self.chain.state()
             self.pool.drop_stale(state.get_nonce)
             runs = list(self.pool.executable(state.get_nonce))
-            stale = [(run, {rid: rec.result for e in run for rid, rec in e.records.items()})
-                     for run in runs if not all(entry.simulated for entry in run)]
+            unsimulated = sorted((run for run in runs if not all(entry.simulated for entry in run)),
+                                 key=lambda run: min(entry.arrival for entry in run))
+            chosen, budget = [], self.config.simulation_step_txs
+            for run in unsimulated:
+                if chosen and budget <= 0:
+                    break
+                chosen.append(run)
+                budget -= sum(not entry.simulated for entry in run)
+            self._unsimulated = len(chosen) < len(unsimulated)
+            stale = [(run, {rid: rec.result for e in run for rid, rec in e.records.items()}) for run in chosen]
         outcomes = self.simulator.simulate([([e.tx for e in run], known) for run, known in stale])
         with self.pool.lock:
             # a block built meanwhile (a background step) makes the outcomes a forecast: their

@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, Type
 
-from eth.abc import ChainAPI, SignedTransactionAPI
+from eth.abc import BlockHeaderAPI, ChainAPI, SignedTransactionAPI
 from eth.db.atomic import AtomicDB
 from eth.vm.base import VM
 
@@ -55,10 +55,19 @@ Outcome = list[tuple[tuple, "str | None", bool]]
 Run = tuple[Sequence[SignedTransactionAPI], Mapping[RequestId, InferenceResult]]
 
 
+#: How many blocks past its head a sender's simulated run may go on: a transaction joining it
+#: then runs on that older state, which is a forecast like any simulation (the builder's
+#: replay confirms it), rather than the whole run being executed again at every block.
+MAX_FORECAST_BLOCKS = 4
+
+
 class RunSimulation:
     """Simulates runs on ``chain``'s head and keeps each sender's simulated run, so that
     transactions that join a run later cost only their own EVM pass: the run's earlier
-    transactions are not executed again while the head and their order stay the same.
+    transactions are not executed again while their order stays the same, also over the
+    next ``MAX_FORECAST_BLOCKS`` blocks while some of them are still pending (those a block
+    included leave the run). A transaction refused on such an older state is simulated
+    again, with its run, on the head.
 
     Never raises for a transaction: a bug met by one sender's transactions rejects them,
     not the others'.
@@ -74,10 +83,11 @@ class RunSimulation:
         self._runs: dict[bytes, _SimulatedRun] = {}
 
     def simulate(self, runs: Sequence[Run]) -> list[Outcome]:
-        """The outcome of each run; simulated runs on an older head are forgotten."""
-        head = self.chain.get_canonical_head().hash
+        """The outcome of each run; simulated runs too far behind the head are forgotten."""
+        head = self.chain.get_canonical_head()
         outcomes = []
-        kept = {sender: run for sender, run in self._runs.items() if run.head == head}
+        kept = {sender: run for sender, run in self._runs.items()
+                if 0 <= head.block_number - run.number <= MAX_FORECAST_BLOCKS}
         for transactions, known in runs:
             sender = transactions[0].sender
             outcome, simulated = self._simulate(head, kept.pop(sender, None), transactions, known)
@@ -87,15 +97,17 @@ class RunSimulation:
         self._runs = kept
         return outcomes
 
-    def _simulate(self, head: bytes, simulated: "_SimulatedRun | None", transactions, known):
-        hashes = [tx.hash for tx in transactions]
+    def _simulate(self, head: BlockHeaderAPI, simulated: "_SimulatedRun | None", transactions, known):
         try:
-            if simulated is None or simulated.head != head or hashes[:len(simulated.hashes)] != simulated.hashes:
+            if simulated is not None:
+                simulated = simulated.continued_by(transactions)
+            if simulated is None:
                 provider = CaptureProvider(self.catalogue, known, self.llms)
                 # A sender's queue may hold more gas than one block: simulate it as one sequence.
                 pending = PendingBlock(self.chain, self.vm_class.with_provider(provider),
                                        gas_limit=SIMULATION_GAS_LIMIT)
-                simulated = _SimulatedRun(head, [], pending, provider, [])
+                simulated = _SimulatedRun(head.hash, head.block_number, transactions[0].nonce, [], pending,
+                                          provider, [])
             simulated.provider.known = known
             outcome = [(requests, None, False) for requests, _, _ in simulated.outcome]
             for position in range(len(simulated.hashes), len(transactions)):
@@ -103,6 +115,8 @@ class RunSimulation:
                 try:
                     simulated.pending.apply(tx)
                 except InvalidTransaction as exc:
+                    if simulated.head != head.hash:  # maybe only on the older state: see on the head
+                        return self._simulate(head, None, transactions, known)
                     outcome.append(((), str(exc), True))
                     outcome += [((), f"depends on rejected tx 0x{tx.hash.hex()}", False)] * (len(transactions) - position - 1)
                     return outcome, None
@@ -118,13 +132,30 @@ class RunSimulation:
 
 @dataclass
 class _SimulatedRun:
-    """A sender's run simulated so far on ``head``: the pending state after it."""
+    """A sender's run simulated so far on ``head`` (block ``number``), from nonce
+    ``first_nonce``: the pending state after it."""
 
     head: bytes
+    number: int
+    first_nonce: int
     hashes: list[bytes]
     pending: PendingBlock
     provider: CaptureProvider
     outcome: Outcome
+
+    def continued_by(self, transactions: Sequence[SignedTransactionAPI]) -> "_SimulatedRun | None":
+        """This run, without the transactions included since (below the run's first nonce
+        now), if ``transactions`` start with the rest of it in order; else None. None too when
+        nothing is left of it: starting on the head then costs no more, and sees the head."""
+        included = transactions[0].nonce - self.first_nonce
+        if not 0 <= included < len(self.hashes):
+            return None
+        rest = self.hashes[included:]
+        if [tx.hash for tx in transactions[:len(rest)]] != rest:
+            return None
+        del self.hashes[:included], self.outcome[:included]
+        self.first_nonce += included
+        return self
 
 
 class LocalSimulator(Simulator):

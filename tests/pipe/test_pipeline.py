@@ -325,6 +325,25 @@ def test_a_single_round_tx_costs_two_evm_passes(world):
     assert twin_block.header == built.block.header
 
 
+def test_a_burst_is_simulated_in_steps_oldest_runs_first_and_none_is_lost(world):
+    """With ``simulation_step_txs`` 2 a step simulates the two oldest runs; ``prepare`` goes
+    on until every tx is ready, and the block equals INLINE's."""
+    chain, twin, contracts = world
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(simulation_step_txs=2))
+    txs = [sign_call(chain, contracts["forecast"], "forecast", FEATURES, sender=s) for s in (5, 4, 3, 2, 1)]
+    for tx in txs:
+        pipeline.submit(tx)
+    pipeline.step()
+    assert [pipeline.pool.get(t.hash).simulated for t in txs] == [True, True, False, False, False]
+    pipeline.prepare()
+    assert [pipeline.pool.get(t.hash).state for t in txs] == [TxState.READY] * 5
+    (built,) = pipeline.run_until_idle()
+    assert {t.hash for t in built.block.transactions} == {t.hash for t in txs}
+    assert pipeline.passes_per_included_tx() == 2.0
+    twin_block, _ = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header
+
+
 def test_a_tx_joining_the_run_keeps_the_request_a_replay_found(world, cids):
     """A replay found a dependent request; then the sender's next tx arrives, on the same
     head. The run's kept simulation knows only the first request: it must not erase the one

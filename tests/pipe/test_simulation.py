@@ -17,7 +17,13 @@ from ogevm.fixtures import fixture_model
 from ogevm.models.store import ModelStore
 from ogevm.pipe.mempool import TxState
 from ogevm.pipe.pipeline import Pipeline
-from ogevm.pipe.simulation import LocalSimulator, SimulationWorker, WorkerSimulator, process_workers
+from ogevm.pipe.simulation import (
+    MAX_FORECAST_BLOCKS,
+    LocalSimulator,
+    SimulationWorker,
+    WorkerSimulator,
+    process_workers,
+)
 from ogevm.vm.accounts import DevAccount
 from ogevm.vm.chain import DevChain
 from ogevm.vm.recording_db import RecordingDB, apply_changes
@@ -93,8 +99,7 @@ def test_workers_give_the_outcomes_of_simulating_in_process(workers):
 
 @pytest.mark.parametrize("where", ["process", "workers"])
 def test_a_transaction_joining_a_simulated_run_costs_only_its_own_pass(workers, where):
-    """The run's earlier transactions stay simulated on the same head; a new block makes the
-    whole run run again."""
+    """The run's earlier transactions stay simulated, on the same head and after a new block."""
     chain, forecast, simulator = workers
     if where == "process":
         simulator = LocalSimulator(chain)
@@ -107,7 +112,47 @@ def test_a_transaction_joining_a_simulated_run_costs_only_its_own_pass(workers, 
     assert after[2][0][0].id.tx_hash == third.hash
     chain.send(5, chain.accounts[6].address, value=1)  # a new head
     (again,) = simulator.simulate([([first, second, third], {})])
-    assert [ran for _, _, ran in again] == [True, True, True]
+    assert [ran for _, _, ran in again] == [False, False, False]
+    assert [reqs for reqs, _, _ in again] == [reqs for reqs, _, _ in after]
+
+
+@pytest.mark.parametrize("where", ["process", "workers"])
+def test_a_run_goes_on_over_blocks_without_its_included_transactions(workers, where):
+    """Transactions a block included leave the run, the rest keep their outcome and a joining
+    one runs on the run's state; more than MAX_FORECAST_BLOCKS blocks later the run runs again."""
+    chain, forecast, simulator = workers
+    if where == "process":
+        simulator = LocalSimulator(chain)
+    first, second, third = _forecast_txs(chain, forecast, senders=(1,), per_sender=3)
+    (before,) = simulator.simulate([([first, second], {})])
+    chain.mine([first])
+    (after,) = simulator.simulate([([second, third], {})])
+    assert [ran for _, _, ran in after] == [False, True]
+    assert after[0][0] == before[1][0] and after[1][0][0].id.tx_hash == third.hash
+    for _ in range(MAX_FORECAST_BLOCKS):
+        chain.send(5, chain.accounts[6].address, value=1)
+    (again,) = simulator.simulate([([second, third], {})])
+    assert [ran for _, _, ran in again] == [True, True]
+
+
+@pytest.mark.parametrize("where", ["process", "workers"])
+def test_a_transaction_refused_on_a_runs_older_state_is_simulated_on_the_head(workers, where):
+    """A joining transaction the run's state cannot pay for, but the head can (the sender was
+    paid in a block since), is not rejected: its run is simulated again on the head."""
+    chain, forecast, simulator = workers
+    if where == "process":
+        simulator = LocalSimulator(chain)
+    payer = DevAccount(keys.PrivateKey(b"\x09" * 32))
+    max_fee = 2 * chain.head.base_fee_per_gas
+    chain.send(1, payer.address, value=21_000 * max_fee)  # enough for one transfer
+    one, two = (chain.sign(payer, chain.accounts[2].address, nonce=n, gas=21_000, max_fee_per_gas=max_fee)
+                for n in (0, 1))
+    ((_, refused, _),) = LocalSimulator(chain).simulate([([one, two], {})])[0][1:]
+    assert refused is not None  # the head cannot pay for both yet
+    (alone,) = simulator.simulate([([one], {})])
+    chain.send(1, payer.address, value=21_000 * max_fee)
+    (both,) = simulator.simulate([([one, two], {})])
+    assert [(why, ran) for _, why, ran in both] == [(None, True), (None, True)]
 
 
 def assert_simulates_a_new_contract(chain, simulator, cid: str) -> None:
