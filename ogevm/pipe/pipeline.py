@@ -49,7 +49,7 @@ class PipeConfig:
     max_rounds: int = 4
     max_deferrals: int = 3
     pool: PoolLimits = PoolLimits()
-    simulation_step_txs: int = 16
+    simulation_step_txs: int = 8
 
 
 def _answered(entry: PoolEntry, request) -> bool:
