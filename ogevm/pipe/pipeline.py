@@ -189,6 +189,8 @@ class Pipeline:
             self._jobs += len(futures)
         for future in futures:
             future.add_done_callback(self._store)
+        if self._unsimulated:  # the step that simulates the last runs asks for the scheduled calls:
+            return futures     # that waits for a block being built, the simulation of the rest must not
         return futures + self._request_scheduled()
 
     def prepare(self) -> int:
@@ -222,6 +224,10 @@ class Pipeline:
                     entry = self.pool.get(record.request_id.tx_hash)
                     if entry is not None and entry.state not in TERMINAL:
                         entry.records[record.request_id] = record
+                        # ready now, not at the end of the next step (which may be simulating others)
+                        if (entry.state is TxState.INFERRING and entry.simulated and not entry.building
+                                and all(_answered(entry, r) for r in entry.requests)):
+                            self.pool.set_state(entry, TxState.READY)
         self._job_done(len(records))
 
     def _job_done(self, executed: int) -> None:
@@ -270,8 +276,8 @@ class Pipeline:
         """Settle the executable txs and return those with requests still to run.
 
         A run of a sender's txs is simulated (CAPTURE) only when it holds a tx never
-        simulated, oldest runs first, up to ``simulation_step_txs`` per step
-        (``_unsimulated`` says whether some are left for the next); a simulated tx is ready
+        simulated, oldest runs first, up to ``simulation_step_txs`` such txs per step (a run
+        may stop part way; ``_unsimulated`` says whether some are left); a simulated tx is ready
         once each request it made has a result, and the builder's replay confirms it (or
         finds the request it still misses). So a tx costs two EVM passes, one more per extra
         round. The simulations run without the pool's lock: their outcomes only apply to txs
@@ -285,12 +291,18 @@ class Pipeline:
             unsimulated = sorted((run for run in runs if not all(entry.simulated for entry in run)),
                                  key=lambda run: min(entry.arrival for entry in run))
             chosen, budget = [], self.config.simulation_step_txs
-            for run in unsimulated:
-                if chosen and budget <= 0:
+            for run in unsimulated:  # each run up to its budget-th tx never simulated
+                if budget <= 0:
                     break
-                chosen.append(run)
-                budget -= sum(not entry.simulated for entry in run)
-            self._unsimulated = len(chosen) < len(unsimulated)
+                fresh = 0
+                for end, entry in enumerate(run, 1):
+                    fresh += not entry.simulated
+                    if fresh == budget:
+                        break
+                chosen.append(run[:end])
+                budget -= fresh
+            left = sum(not entry.simulated for run in unsimulated for entry in run)
+            self._unsimulated = left > self.config.simulation_step_txs - budget
             stale = [(run, {rid: rec.result for e in run for rid, rec in e.records.items()}) for run in chosen]
         outcomes = self.simulator.simulate([([e.tx for e in run], known) for run, known in stale])
         with self.pool.lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -342,6 +343,39 @@ def test_a_burst_is_simulated_in_steps_oldest_runs_first_and_none_is_lost(world)
     assert pipeline.passes_per_included_tx() == 2.0
     twin_block, _ = mine_inline_like(twin, built.block)
     assert twin_block.header == built.block.header
+
+
+def test_a_step_takes_a_long_run_part_way_and_the_rest_joins_it_later(world):
+    """One sender's five txs with ``simulation_step_txs`` 2: steps of two txs, each later one
+    executed alone on top of the run (still two EVM passes per tx)."""
+    chain, twin, contracts = world
+    pipeline = Pipeline(chain, NODE_KEY, config=PipeConfig(simulation_step_txs=2))
+    txs = [sign_call(chain, contracts["forecast"], "forecast", FEATURES, sender=3, nonce=n) for n in range(5)]
+    for tx in txs:
+        pipeline.submit(tx)
+    pipeline.step()
+    assert [pipeline.pool.get(t.hash).simulated for t in txs] == [True, True, False, False, False]
+    pipeline.step()
+    assert [pipeline.pool.get(t.hash).simulated for t in txs] == [True, True, True, True, False]
+    (built,) = pipeline.run_until_idle()
+    assert [t.hash for t in built.block.transactions] == [t.hash for t in txs]
+    assert [pipeline.pool.get(t.hash).passes for t in txs] == [2] * 5
+    twin_block, _ = mine_inline_like(twin, built.block)
+    assert twin_block.header == built.block.header
+
+
+def test_a_tx_is_ready_when_its_last_result_arrives_not_at_the_next_step(world):
+    """The builder can take a tx as soon as its inference is in, while the next step may still
+    be simulating other txs."""
+    chain, _, contracts = world
+    pipeline = Pipeline(chain, NODE_KEY)
+    tx = sign_call(chain, contracts["forecast"], "forecast", FEATURES, sender=2)
+    pipeline.submit(tx)
+    pipeline.step()
+    deadline = time.monotonic() + 30
+    while pipeline.running() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert pipeline.pool.get(tx.hash).state is TxState.READY
 
 
 def test_a_tx_joining_the_run_keeps_the_request_a_replay_found(world, cids):
