@@ -12,6 +12,7 @@ The tests check it against ``eth_abi`` on random values.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from ogevm.abi.types import (
@@ -72,14 +73,27 @@ def dynamic_array(encoded: list[bytes]) -> bytes:
     return len(encoded).to_bytes(WORD, "big") + _dynamic(encoded)
 
 
-def _numbers(values) -> bytes:
-    return len(values).to_bytes(WORD, "big") + b"".join(
-        [v.to_bytes(WORD, "big", signed=True) + d.to_bytes(WORD, "big", signed=True) for v, d in values])
-
-
 def _number_tensor(t: NumberTensor) -> bytes:
-    shape = len(t.shape).to_bytes(WORD, "big") + b"".join([d.to_bytes(WORD, "big") for d in t.shape])
-    return _dynamic((encode_string(t.name), _numbers(t.values), shape))
+    frame = _cached_frame if len(t.name) <= _CACHED_NAME_CHARS else _tensor_frame
+    before, after = frame(t.name, len(t.values), tuple(t.shape))
+    return before + b"".join(
+        [v.to_bytes(WORD, "big", signed=True) + d.to_bytes(WORD, "big", signed=True) for v, d in t.values]) + after
+
+
+def _tensor_frame(name: str, count: int, shape: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """A number tensor's encoding before its values' words (heads, name, count) and after them
+    (shape): fixed by the name, the count and the shape, which a model's outputs repeat (so
+    frames of short names are cached)."""
+    name_part = encode_string(name)
+    shape_part = len(shape).to_bytes(WORD, "big") + b"".join([d.to_bytes(WORD, "big") for d in shape])
+    values_size = WORD + 2 * WORD * count
+    heads = b"".join(encode_uint(offset) for offset in (
+        3 * WORD, 3 * WORD + len(name_part), 3 * WORD + len(name_part) + values_size))
+    return heads + name_part + count.to_bytes(WORD, "big"), shape_part
+
+
+_CACHED_NAME_CHARS = 64
+_cached_frame = functools.lru_cache(maxsize=1024)(_tensor_frame)
 
 
 def _string_tensor(t: StringTensor) -> bytes:

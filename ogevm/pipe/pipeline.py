@@ -42,14 +42,18 @@ def default_prover(chain: DevChain):
 @dataclass(frozen=True)
 class PipeConfig:
     """Bounds of the pipeline: rounds per transaction, deferrals before rejection, the pool's
-    limits, and how many transactions one step simulates at most (whole runs, at least one):
-    a burst is simulated in steps, so that its first transactions are inferred and replayed
-    into a block while the next ones are simulated."""
+    limits, and how many never-simulated transactions one step simulates at most: a burst is
+    simulated in steps, so that its first transactions are inferred and replayed into a block
+    while the next ones are simulated."""
 
     max_rounds: int = 4
     max_deferrals: int = 3
     pool: PoolLimits = PoolLimits()
     simulation_step_txs: int = 8
+
+    def __post_init__(self) -> None:
+        if self.simulation_step_txs < 1:
+            raise ValueError("simulation_step_txs must be at least 1")
 
 
 def _answered(entry: PoolEntry, request) -> bool:

@@ -345,6 +345,11 @@ def test_a_burst_is_simulated_in_steps_oldest_runs_first_and_none_is_lost(world)
     assert twin_block.header == built.block.header
 
 
+def test_a_step_simulates_at_least_one_tx():
+    with pytest.raises(ValueError, match="at least 1"):
+        PipeConfig(simulation_step_txs=0)
+
+
 def test_a_step_takes_a_long_run_part_way_and_the_rest_joins_it_later(world):
     """One sender's five txs with ``simulation_step_txs`` 2: steps of two txs, each later one
     executed alone on top of the run (still two EVM passes per tx)."""
