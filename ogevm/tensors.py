@@ -297,8 +297,7 @@ def _integer_converter(dtype: np.dtype):
 def _float_to_number(name: str, x: np.floating) -> Number:
     whole, _, fraction = canonical_decimal(x).partition(".")
     value = int(whole + fraction)  # the sign, if any, leads ``whole``
-    if not INT128_MIN <= value <= INT128_MAX:
-        raise InvalidOutput(f"output {name!r}: {value} does not fit in int128")
+    _check_int128(name, value)
     return Number(value, len(fraction))
 
 
